@@ -1,0 +1,80 @@
+# binn_lite: local set-up.  The two commands a user needs:
+#
+#   make quickstart   train a small BINN and save its figures (outputs/quickstart)
+#   make test         run the unit tests, the tutorial notebooks and the browser tests
+#
+# Helpers: install, bench, clean.  Every command uses the project's own .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+# torch is installed on its own, before the package, and only when the venv
+# cannot import it.  Keep this an exact version: a bare or open-ended torch
+# makes pip fetch the newest CUDA build (several GB).  On the project machines
+# torch==2.13.0 is a CPU wheel on local disk.  Override for another machine, e.g.
+#   make test TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+
+# Written after a successful install; pip runs again only when pyproject.toml
+# is newer than this file (or the venv is new).
+STAMP := $(VENV)/.binn_lite-installed
+
+CHROMIUM ?= /usr/bin/chromium
+
+PYTEST_ARGS ?=
+QUICKSTART_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install quickstart test bench clean
+
+help:
+	@echo "make quickstart   install, then train a small BINN and save figures to outputs/quickstart"
+	@echo "make test         install, then run tests/ and tutorials/*.ipynb"
+	@echo "make install      create $(VENV) and install binn_lite with its test extras"
+	@echo "make bench        run every bench/*.py"
+	@echo "make clean        remove outputs, caches and build files (keeps $(VENV))"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	@if $(PY) -c "import torch" >/dev/null 2>&1; then \
+		echo "torch already in $(VENV): $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	else \
+		echo "installing $(TORCH_SPEC) into $(VENV)"; \
+		$(PY) -m pip install $(TORCH_SPEC); \
+	fi
+	$(PY) -m pip install -e ".[test,browser]"
+	@touch $@
+
+install: $(STAMP)
+
+quickstart: install
+	$(PY) -m binn_lite.quickstart $(QUICKSTART_ARGS)
+
+# Notebooks: only tutorials/*.ipynb run (never notebooks under tests/ or in
+# sub-folders of tutorials/).  --dist loadfile keeps each notebook on one worker.
+test: install
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "browser tests: using $(CHROMIUM)"; \
+	else \
+		echo "browser tests: SKIPPED, no Chromium at $(CHROMIUM) (install Debian's 'chromium' package to run them)"; \
+	fi
+	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+		--ignore-glob='tests/*.ipynb' --ignore-glob='tutorials/*/*.ipynb' \
+		$(PYTEST_ARGS)
+
+bench: install
+	@set -e; found=0; \
+	for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; \
+		found=1; \
+		echo "== $$script"; \
+		$(PY) "$$script"; \
+	done; \
+	if [ $$found = 0 ]; then echo "no bench/*.py scripts yet"; fi
+
+clean:
+	rm -rf outputs build dist .pytest_cache *.egg-info
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print -exec rm -rf {} +
