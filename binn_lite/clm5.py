@@ -1,0 +1,483 @@
+"""The CLM5 vertically resolved soil-carbon model in matrix form, differentiable in PyTorch.
+
+Seven pools in each of 20 soil layers (CLM5 technical note; Huang et al. 2018; Lu et al. 2020):
+
+    dX/dt = B I + A xi K X - V X                                   (time in days)
+
+* ``X``  [gC m-3]: pools CWD, litter 1-3, SOM 1-3 in every layer (140 states per site),
+* ``B I`` [gC m-3 day-1]: litter and CWD input spread over depth (:func:`input_allocation`),
+* ``K`` [day-1]: base turnover ``k_p = 1 / (365 tau_p)`` (:func:`base_turnover`),
+* ``xi`` [-]: temperature, water, oxygen, nitrogen and depth scalars (:func:`environmental_scalars`),
+* ``A`` [-]: transfer fractions between pools, -1 on the diagonal (:func:`transfer_matrix`),
+* ``V`` [day-1]: vertical mixing by diffusion (:func:`vertical_transport`).
+
+The steady state with the 12-month mean rates solves ``(V - A xi K) X* = B I``
+(:meth:`CLM5.steady_state`) with a block-tridiagonal solver (:mod:`binn_lite.blocksolve`).
+
+Differences from the original research code, on purpose:
+
+* mass is conserved at bedrock: no diffusive flux crosses the top of bedrock (the interface
+  conductance there is exactly zero), so total input equals total respiration at steady state;
+* decomposition rates are floored at ``RATE_FLOOR`` = 1e-30 day-1 so the steady state exists even
+  where a scalar is exactly zero (e.g. a water scalar of 0); a pool that cannot decompose then
+  holds ``input / RATE_FLOOR``, huge but finite (documented, tested).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .blocksolve import BlockTridiagonal, block_tridiagonal_solve, dense_solve, to_dense
+from .forcing import FORCING_FIELDS, Forcing
+from .parameters import Parameter, ParameterTable
+from .process import ProcessModel
+
+__all__ = [
+    "POOLS", "SOM_POOLS", "N_POOLS", "N_LAYERS", "ZSOI", "DZ", "ZISOI", "ZTOP",
+    "CLM5_PARAMETERS", "MOST_INFLUENTIAL", "RATE_FLOOR", "DIFFUSIVITY_FLOOR",
+    "Forcing", "FORCING_FIELDS", "CLM5", "Trajectory",
+    "validate_parameters", "transfer_matrix", "base_turnover", "environmental_scalars",
+    "decomposition_rates", "diffusivity", "interface_conductance", "vertical_transport",
+    "input_profile", "input_allocation", "system_matrix", "heterotrophic_respiration",
+    "interpolate_to_depths",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Pools and soil layers
+# ---------------------------------------------------------------------------------------------
+POOLS = ("cwd", "litter1", "litter2", "litter3", "som1", "som2", "som3")
+SOM_POOLS = ("som1", "som2", "som3")
+POOL = {name: i for i, name in enumerate(POOLS)}
+N_POOLS = len(POOLS)
+N_LAYERS = 20
+#: pools that move vertically (CWD does not)
+_MOBILE = torch.tensor([name != "cwd" for name in POOLS], dtype=torch.float64)
+
+#: node depths of CLM5's first 20 soil layers (m)
+ZSOI = torch.tensor([0.01, 0.04, 0.09, 0.16, 0.26, 0.40, 0.58, 0.80, 1.06, 1.36, 1.70, 2.08, 2.50,
+                     2.99, 3.58, 4.27, 5.06, 5.95, 6.94, 8.03], dtype=torch.float64)
+#: layer thicknesses (m)
+DZ = torch.tensor([0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40, 0.44,
+                   0.54, 0.64, 0.74, 0.84, 0.94, 1.04, 1.14], dtype=torch.float64)
+#: layer bottoms (m); the surface is at 0
+ZISOI = torch.tensor([0.02, 0.06, 0.12, 0.20, 0.32, 0.48, 0.68, 0.92, 1.20, 1.52, 1.88, 2.28, 2.72,
+                      3.26, 3.90, 4.64, 5.48, 6.42, 7.46, 8.60], dtype=torch.float64)
+#: layer tops (m)
+ZTOP = torch.cat([torch.zeros(1, dtype=torch.float64), ZISOI[:-1]])
+
+DAYS_PER_YEAR = 365.0
+RATE_FLOOR = 1e-30  # day-1, lowest decomposition rate (see module docstring)
+DIFFUSIVITY_FLOOR = 1e-30  # m2 yr-1, as in CLM5, so the interface conductance is defined
+MAX_DEPTH_CRYOTURBATION = 3.0  # m, cryoturbation decreases linearly to zero at this depth
+MAX_ALT_PERMAFROST = 2.0  # m, active layers deeper than this count as no permafrost
+REFERENCE_TEMPERATURE = 298.15  # K, where xi_T = 1
+
+# ---------------------------------------------------------------------------------------------
+# The 21 parameters (Xu et al. 2025, Table 1; default = middle of the range)
+# ---------------------------------------------------------------------------------------------
+_PARAMETER_ROWS = [
+    ("bio", 3e-5, 5e-4, "m2 yr-1", "bioturbation diffusivity"),
+    ("cryo", 3e-5, 1.6e-3, "m2 yr-1", "cryoturbation diffusivity"),
+    ("q10", 1.2, 3.0, "-", "temperature sensitivity of decomposition"),
+    ("efolding", 0.1, 1.0, "m", "depth e-folding of decomposition"),
+    ("tau_cwd", 1.0, 6.0, "yr", "CWD turnover time"),
+    ("tau_l1", 1e-4, 0.11, "yr", "litter 1 (metabolic) turnover time"),
+    ("tau_l23", 0.1, 0.3, "yr", "litter 2 and 3 turnover time"),
+    ("tau_s1", 1e-4, 0.5, "yr", "SOM 1 (fast) turnover time"),
+    ("tau_s2", 1.0, 10.0, "yr", "SOM 2 (slow) turnover time"),
+    ("tau_s3", 20.0, 400.0, "yr", "SOM 3 (passive) turnover time"),
+    ("fl1s1", 0.1, 0.8, "-", "fraction of litter 1 outflow to SOM 1"),
+    ("fl2s1", 0.2, 0.8, "-", "fraction of litter 2 outflow to SOM 1"),
+    ("fl3s2", 0.2, 0.8, "-", "fraction of litter 3 outflow to SOM 2"),
+    ("fs1s2", 1e-4, 0.4, "-", "fraction of SOM 1 outflow to SOM 2"),
+    ("fs1s3", 1e-4, 0.1, "-", "fraction of SOM 1 outflow to SOM 3"),
+    ("fs2s1", 0.1, 0.74, "-", "fraction of SOM 2 outflow to SOM 1"),
+    ("fs2s3", 1e-4, 0.1, "-", "fraction of SOM 2 outflow to SOM 3"),
+    ("fs3s1", 1e-4, 0.9, "-", "fraction of SOM 3 outflow to SOM 1"),
+    ("fcwdl2", 0.5, 1.0, "-", "fraction of CWD outflow to litter 2 (the rest goes to litter 3)"),
+    ("w_scaling", 1e-4, 5.0, "-", "multiplier of the water scalar"),
+    ("beta", 0.5, 0.9999, "-", "shape of the input depth profile (Jackson et al. 1996)"),
+]
+CLM5_PARAMETERS = ParameterTable(
+    [Parameter(n, lo, hi, unit, meaning, default=0.5 * (lo + hi)) for n, lo, hi, unit, meaning in _PARAMETER_ROWS]
+)
+#: the four most influential parameters (BINN and ScIReN recovery tests)
+MOST_INFLUENTIAL = ("efolding", "tau_s3", "fs1s3", "w_scaling")
+
+#: turnover time parameter of each pool (litter 3 uses the litter-2 turnover time)
+_TURNOVER = {"cwd": "tau_cwd", "litter1": "tau_l1", "litter2": "tau_l23", "litter3": "tau_l23",
+             "som1": "tau_s1", "som2": "tau_s2", "som3": "tau_s3"}
+#: (receiving pool, donor pool) -> parameter of the fraction of the donor's outflow
+_TRANSFERS = {("litter2", "cwd"): "fcwdl2", ("som1", "litter1"): "fl1s1",
+              ("som1", "litter2"): "fl2s1", ("som2", "litter3"): "fl3s2",
+              ("som2", "som1"): "fs1s2", ("som3", "som1"): "fs1s3", ("som1", "som2"): "fs2s1",
+              ("som3", "som2"): "fs2s3", ("som1", "som3"): "fs3s1"}
+#: pools whose decomposition is limited by nitrogen (xi_N)
+_NITROGEN_LIMITED = torch.tensor([name in ("litter1", "litter2", "litter3") for name in POOLS])
+
+
+def _named(params: torch.Tensor) -> dict[str, torch.Tensor]:
+    return CLM5_PARAMETERS.as_dict(params)
+
+
+def validate_parameters(params: torch.Tensor) -> None:
+    """Check physical parameters ``[batch, 21]``; raise ``ValueError`` naming parameter and site.
+
+    Inside the table's ranges every check passes. Values passed directly may lie outside; they
+    are accepted as long as the model stays well defined: finite; turnover times, Q10, e-folding
+    depth > 0; diffusivities, ``w_scaling`` >= 0; fractions in [0, 1] and, for every donor pool, the
+    transferred fractions summing to at most 1 (the rest is respired); ``beta`` in (0, 1).
+    """
+    if params.ndim != 2 or params.shape[1] != len(CLM5_PARAMETERS):
+        raise ValueError(
+            f"CLM5 expects physical parameters of shape [batch, {len(CLM5_PARAMETERS)}] "
+            f"({', '.join(CLM5_PARAMETERS.names)}); got {tuple(params.shape)}"
+        )
+    values = params.detach()
+    p = _named(values)
+
+    def fail(name: str, bad: torch.Tensor, rule: str) -> None:
+        if bool(bad.any()):
+            site = int(bad.nonzero()[0, 0])
+            raise ValueError(f"parameter {name!r} {rule}; site {site} has {float(p[name][site]):g}")
+
+    for name in CLM5_PARAMETERS.names:
+        fail(name, ~torch.isfinite(p[name]), "must be finite")
+    for name in ("q10", "efolding", *sorted(set(_TURNOVER.values()))):
+        fail(name, p[name] <= 0, "must be > 0")
+    for name in ("bio", "cryo", "w_scaling"):
+        fail(name, p[name] < 0, "must be >= 0")
+    for name in _TRANSFERS.values():
+        fail(name, (p[name] < 0) | (p[name] > 1), "must be in [0, 1]")
+    fail("beta", (p["beta"] <= 0) | (p["beta"] >= 1), "must be in (0, 1)")
+    for donor in POOLS:
+        names = [n for (to, frm), n in _TRANSFERS.items() if frm == donor]
+        if donor == "cwd" or not names:
+            continue
+        total = sum(p[n] for n in names)
+        bad = total > 1 + 1e-12
+        if bool(bad.any()):
+            site = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"outflow fractions of pool {donor!r} ({' + '.join(names)}) sum to "
+                f"{float(total[site]):.4g} > 1 at site {site}; at most 1 can leave a pool"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks (each returns a batch; a notebook can plot any of them)
+# ---------------------------------------------------------------------------------------------
+def transfer_matrix(params: torch.Tensor) -> torch.Tensor:
+    """Transfer matrix ``A`` [batch, 7, 7] (dimensionless, the same in every layer).
+
+    ``A[i, j]`` is the fraction of pool j's outflow that enters pool i; the diagonal is -1.
+    CWD splits into litter 2 (``fcwdl2``) and litter 3 (``1 - fcwdl2``) and respires nothing; of
+    every other pool the part not transferred, ``1 + sum_i A[i, j]``, is respired.
+    """
+    p = _named(params)
+    batch = params.shape[0]
+    a = -torch.eye(N_POOLS, dtype=params.dtype, device=params.device).repeat(batch, 1, 1)
+    for (to, frm), name in _TRANSFERS.items():
+        a[:, POOL[to], POOL[frm]] = p[name]
+    a[:, POOL["litter3"], POOL["cwd"]] = 1 - p["fcwdl2"]
+    return a
+
+
+def base_turnover(params: torch.Tensor) -> torch.Tensor:
+    """Base turnover rates ``k_p = 1 / (365 tau_p)`` [batch, 7] in day-1 (diagonal of ``K``)."""
+    p = _named(params)
+    tau = torch.stack([p[_TURNOVER[pool]] for pool in POOLS], dim=-1)
+    return 1.0 / (DAYS_PER_YEAR * tau)
+
+
+def environmental_scalars(params: torch.Tensor, forcing: Forcing) -> dict[str, torch.Tensor]:
+    """Environmental modifiers of decomposition (dimensionless).
+
+    Returns a dict with, per month and layer ``[batch, 12, 20]``:
+
+    * ``"temperature"``: ``xi_T = Q10 ** ((T - 298.15) / 10)``, T in K (CLM5's frozen-soil branch
+      uses the same Q10 and so reduces to this expression),
+    * ``"water"``: ``xi_W = min(1, w * w_scaling)``,
+    * ``"oxygen"``: ``xi_O`` from the forcing,
+    * ``"nitrogen"``: ``xi_N`` from the forcing (acts on litter 1-3 only),
+
+    and per layer ``[batch, 20]``: ``"depth"``: ``xi_depth = exp(-zsoi / efolding)``.
+    """
+    p = _named(params)
+    zsoi = ZSOI.to(params)
+    return {
+        "temperature": p["q10"][:, None, None] ** ((forcing.soil_temperature - REFERENCE_TEMPERATURE) / 10.0),
+        "water": torch.clamp(forcing.water_scalar * p["w_scaling"][:, None, None], max=1.0),
+        "oxygen": forcing.oxygen_scalar,
+        "nitrogen": forcing.nitrogen_scalar,
+        "depth": torch.exp(-zsoi / p["efolding"][:, None]),
+    }
+
+
+def decomposition_rates(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Effective decomposition rates ``(xi K)`` [batch, 20 layers, 7 pools] in day-1.
+
+    The 12-month arithmetic mean of the monthly rate ``k_p xi_T xi_W xi_O xi_depth (xi_N)``: the
+    mean of the product, not the product of monthly means. Floored at :data:`RATE_FLOOR`.
+    """
+    xi = environmental_scalars(params, forcing)
+    monthly = xi["temperature"] * xi["water"] * xi["oxygen"]  # [batch, 12, 20]
+    plain = monthly.mean(dim=1)  # [batch, 20]
+    nitrogen = (monthly * xi["nitrogen"]).mean(dim=1)
+    limited = _NITROGEN_LIMITED.to(params.device)
+    env = torch.where(limited, nitrogen[:, :, None], plain[:, :, None])  # [batch, 20, 7]
+    rates = base_turnover(params)[:, None, :] * xi["depth"][:, :, None] * env
+    return torch.clamp(rates, min=RATE_FLOOR)
+
+
+def diffusivity(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Monthly mixing diffusivity at the layer bottoms ``ZISOI`` [batch, 12, 20] in m2 yr-1.
+
+    With ``ALT = max(altmax, altmax_lastyear)`` of the month (m):
+
+    * permafrost, ``0 < ALT <= 2``: ``cryo`` above ALT, ``cryo (1 - (z - ALT) / (3 - ALT))`` from
+      ALT to 3 m, 0 below 3 m (Koven et al. 2013);
+    * ``ALT > 2``: ``bio`` in every layer;  ``ALT <= 0``: no mixing.
+
+    Layers below bedrock do not mix. Values are floored at :data:`DIFFUSIVITY_FLOOR`.
+    """
+    p = _named(params)
+    z = ZISOI.to(params)
+    alt = torch.maximum(forcing.altmax, forcing.altmax_lastyear)[:, :, None]  # [batch, 12, 1]
+    permafrost = (alt > 0) & (alt <= MAX_ALT_PERMAFROST)
+    span = torch.where(permafrost, MAX_DEPTH_CRYOTURBATION - alt, torch.ones_like(alt))  # no 0/0
+    decreasing = 1 - (z - alt) / span
+    cryo = p["cryo"][:, None, None]
+    cryo_profile = torch.where(
+        z < alt, cryo, torch.where(z <= MAX_DEPTH_CRYOTURBATION, cryo * decreasing, torch.zeros_like(decreasing))
+    )
+    bio = p["bio"][:, None, None].expand_as(cryo_profile)
+    d = torch.where(permafrost, cryo_profile, torch.where(alt > MAX_ALT_PERMAFROST, bio, torch.zeros_like(bio)))
+    layer = torch.arange(N_LAYERS, device=params.device)
+    below_bedrock = layer[None, None, :] >= forcing.bedrock[:, None, None]
+    d = torch.where(below_bedrock, torch.zeros_like(d), d)
+    return torch.clamp(d, min=DIFFUSIVITY_FLOOR)
+
+
+def interface_conductance(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Month-averaged diffusive conductance between layers j and j+1 [batch, 19] in m day-1.
+
+    Series resistances from node j to the interface and on to node j+1:
+    ``g_j = 1 / ((zisoi_j - zsoi_j) / D_j + (zsoi_{j+1} - zisoi_j) / D_{j+1})``, with ``D`` in
+    m2 day-1; for uniform ``D`` this is ``D / (zsoi_{j+1} - zsoi_j)``. Interfaces at and below the top
+    of bedrock carry no flux (``g = 0``), so mass is conserved.
+    """
+    d = diffusivity(params, forcing) / DAYS_PER_YEAR  # m2 day-1, [batch, 12, 20]
+    zsoi, zisoi = ZSOI.to(params), ZISOI.to(params)
+    upper_half = (zisoi[:-1] - zsoi[:-1]) / d[:, :, :-1]
+    lower_half = (zsoi[1:] - zisoi[:-1]) / d[:, :, 1:]
+    g = (1.0 / (upper_half + lower_half)).mean(dim=1)  # [batch, 19]
+    interface = torch.arange(N_LAYERS - 1, device=params.device)
+    above_bedrock = interface[None, :] < (forcing.bedrock[:, None] - 1)
+    return torch.where(above_bedrock, g, torch.zeros_like(g))
+
+
+def _transport_bands(params: torch.Tensor, forcing: Forcing) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sub-, main and super-diagonal of ``V`` [batch, 20] each, day-1 (zero-flux top and bottom)."""
+    g = interface_conductance(params, forcing)
+    zero = torch.zeros_like(g[:, :1])
+    g_above = torch.cat([zero, g], dim=1)  # g_{j-1}
+    g_below = torch.cat([g, zero], dim=1)  # g_j
+    dz = DZ.to(params)
+    return -g_above / dz, (g_above + g_below) / dz, -g_below / dz
+
+
+def vertical_transport(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Vertical mixing operator ``V`` [batch, 20, 20] in day-1 (for one mobile pool).
+
+    Row j: ``V_jj = (g_{j-1} + g_j) / dz_j``, ``V_j,j-1 = -g_{j-1} / dz_j``, ``V_j,j+1 = -g_j / dz_j``.
+    The same operator acts on the six litter and SOM pools; CWD does not move. Columns weighted by
+    ``dz`` sum to zero: mixing moves carbon, it never creates or destroys it.
+    """
+    sub, main, sup = _transport_bands(params, forcing)
+    return torch.diag_embed(main) + torch.diag_embed(sub[:, 1:], offset=-1) + torch.diag_embed(sup[:, :-1], offset=1)
+
+
+def input_profile(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Fraction of each input going to each layer [batch, 20] (sums to 1 over the 20 layers).
+
+    Jackson et al. (1996) profile with depths in cm:
+    ``f_j = (beta^(100 ztop_j) - beta^(100 zbot_j)) / (1 - beta^860)``, over all 20 layers whatever
+    the bedrock or active layer. A site without an active layer (12-month mean of last year's
+    maximum active-layer depth <= 0) puts all input in the top layer.
+    """
+    beta = _named(params)["beta"][:, None]
+    log_beta = torch.log(beta)
+    cm = 100.0
+    top = torch.exp(cm * ZTOP.to(params) * log_beta)
+    bottom = torch.exp(cm * ZISOI.to(params) * log_beta)
+    profile = (top - bottom) / (1 - torch.exp(cm * ZISOI[-1].item() * log_beta))
+    frozen = forcing.altmax_lastyear.mean(dim=1) <= 0
+    surface = torch.zeros_like(profile)
+    surface[:, 0] = 1.0
+    return torch.where(frozen[:, None], surface, profile)
+
+
+def input_allocation(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Input term ``B I`` [batch, 7, 20] in gC m-3 day-1.
+
+    The annual sum of the monthly inputs (gC m-2) divided by 365 gives ``I_p`` in gC m-2 day-1 for
+    CWD and litter 1-3; layer j receives ``I_p f_j / dz_j``, so ``sum_j (B I)_pj dz_j = I_p``.
+    SOM pools get no direct input.
+    """
+    annual = forcing.litter_input.sum(dim=1) / DAYS_PER_YEAR  # [batch, 4]
+    density = input_profile(params, forcing) / DZ.to(params)  # [batch, 20] m-1
+    litter = annual[:, :, None] * density[:, None, :]
+    som = litter.new_zeros(litter.shape[0], len(SOM_POOLS), N_LAYERS)
+    return torch.cat([litter, som], dim=1)
+
+
+def _system_blocks(params: torch.Tensor, forcing: Forcing):
+    """Blocks of ``(V - A xi K) X = B I`` ordered layer by layer.
+
+    Returns ``lower``, ``upper`` [batch, 20, 7], ``diag`` [batch, 20, 7, 7], ``rhs`` [batch, 20, 7].
+    """
+    rates = decomposition_rates(params, forcing)  # [batch, 20, 7]
+    a = transfer_matrix(params)  # [batch, 7, 7]
+    sub, main, sup = _transport_bands(params, forcing)
+    mobile = _MOBILE.to(params)
+    diag = torch.diag_embed(main[:, :, None] * mobile) - a[:, None, :, :] * rates[:, :, None, :]
+    rhs = input_allocation(params, forcing).transpose(1, 2)
+    return sub[:, :, None] * mobile, diag, sup[:, :, None] * mobile, rhs
+
+
+def system_matrix(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """The dense steady-state matrix ``V - A xi K`` [batch, 140, 140], layer by layer (for plots)."""
+    lower, diag, upper, _ = _system_blocks(params, forcing)
+    return to_dense(lower, diag, upper)
+
+
+def heterotrophic_respiration(params: torch.Tensor, forcing: Forcing, pools: torch.Tensor) -> torch.Tensor:
+    """Heterotrophic respiration [batch, 20] in gC m-3 day-1 of pools ``[batch, 7, 20]``.
+
+    Every pool respires the part of its outflow not transferred: ``sum_p (1 + sum_i A_ip) (xi K)_p X_p``.
+    """
+    respired_fraction = -transfer_matrix(params).sum(dim=1)  # [batch, 7]
+    rates = decomposition_rates(params, forcing).transpose(1, 2)  # [batch, 7, 20]
+    return (respired_fraction[:, :, None] * rates * pools).sum(dim=1)
+
+
+def interpolate_to_depths(node_values: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of node values ``[batch, 20]`` to depths ``[batch, n_obs]`` (m).
+
+    Depths above the first node or below the last take the nearest node. NaN depths (padding)
+    give NaN; gradients flow only through the finite entries.
+    """
+    if node_values.ndim != 2 or node_values.shape[1] != N_LAYERS:
+        raise ValueError(f"node values must have shape [batch, {N_LAYERS}]; got {tuple(node_values.shape)}")
+    if depths.ndim != 2 or depths.shape[0] != node_values.shape[0]:
+        raise ValueError(
+            f"depths must have shape [batch={node_values.shape[0]}, n_obs]; got {tuple(depths.shape)}"
+        )
+    zsoi = ZSOI.to(node_values)
+    depths = depths.to(node_values)
+    missing = torch.isnan(depths)
+    z = torch.clamp(torch.where(missing, zsoi[0], depths), zsoi[0], zsoi[-1])
+    left = torch.clamp(torch.searchsorted(zsoi, z.contiguous(), right=True) - 1, 0, N_LAYERS - 2)
+    weight = (z - zsoi[left]) / (zsoi[left + 1] - zsoi[left])
+    value = torch.gather(node_values, 1, left) * (1 - weight) + torch.gather(node_values, 1, left + 1) * weight
+    return torch.where(missing, torch.full_like(value, float("nan")), value)
+
+
+class Trajectory(NamedTuple):
+    """Result of :meth:`CLM5.simulate`: times ``years`` [T] and ``pools`` [batch, T, 7, 20] gC m-3."""
+
+    years: torch.Tensor
+    pools: torch.Tensor
+
+
+class CLM5(ProcessModel):
+    """The CLM5 soil-carbon matrix model as a differentiable process model.
+
+    Parameters
+    ----------
+    solver : ``"block"`` (block elimination with an adjoint backward pass; fast) or ``"dense"``
+        (assemble the 140 x 140 matrix and call ``torch.linalg.solve``; a reference for tests).
+
+    Calling the model, ``model(params, forcing)``, returns SOC = SOM 1 + SOM 2 + SOM 3 at the 20
+    node depths ``[batch, 20]`` in gC m-3. ``params`` are physical values ``[batch, 21]`` (or
+    ``[21]``, used for every site); map network outputs in [0, 1] with
+    ``CLM5_PARAMETERS.to_physical``. The computation follows the dtype and device of ``params``.
+    """
+
+    parameter_table = CLM5_PARAMETERS
+
+    def __init__(self, solver: str = "block"):
+        super().__init__()
+        if solver not in ("block", "dense"):
+            raise ValueError(f"solver must be 'block' or 'dense'; got {solver!r}")
+        self.solver = solver
+
+    def extra_repr(self) -> str:
+        return f"solver={self.solver!r}"
+
+    def _prepare(self, params: torch.Tensor, forcing: Forcing) -> tuple[torch.Tensor, Forcing]:
+        if not isinstance(forcing, Forcing):
+            raise TypeError(f"forcing must be a binn_lite Forcing; got {type(forcing).__name__}")
+        params = torch.as_tensor(params)
+        if not params.is_floating_point():
+            params = params.to(torch.get_default_dtype())
+        if params.ndim == 1:
+            params = params.expand(len(forcing), -1)
+        validate_parameters(params)
+        if params.shape[0] != len(forcing):
+            raise ValueError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
+        return params, forcing.to(device=params.device, dtype=params.dtype)
+
+    def steady_state(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+        """Steady-state pools ``X*`` [batch, 7, 20] in gC m-3: ``(V - A xi K) X* = B I``."""
+        params, forcing = self._prepare(params, forcing)
+        lower, diag, upper, rhs = _system_blocks(params, forcing)
+        solve = block_tridiagonal_solve if self.solver == "block" else dense_solve
+        return solve(lower, diag, upper, rhs).transpose(1, 2)
+
+    def forward(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+        """Steady-state SOC (SOM 1 + 2 + 3) at the 20 nodes [batch, 20] in gC m-3."""
+        pools = self.steady_state(params, forcing)
+        return pools[:, POOL["som1"]:POOL["som3"] + 1].sum(dim=1)
+
+    def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """SOC at observed depths (m), ``[batch, n_obs]``; see :func:`interpolate_to_depths`."""
+        return interpolate_to_depths(prediction, coords)
+
+    @torch.no_grad()
+    def simulate(self, params: torch.Tensor, forcing: Forcing, years: float,
+                 x0: torch.Tensor | None = None, dt_days: float = DAYS_PER_YEAR,
+                 record_every: int = 1) -> Trajectory:
+        """Integrate ``dX/dt = B I + A xi K X - V X`` in time with implicit (backward) Euler steps.
+
+        ``(I + dt M) X_{n+1} = X_n + dt B I`` with ``M = V - A xi K`` and the month-averaged rates,
+        so the fixed point is exactly :meth:`steady_state`. Implicit Euler is unconditionally stable:
+        steps of a year or more are fine even though litter 1 turns over in hours to weeks. The
+        matrix is factored once and reused every step. Not differentiable (use ``steady_state``
+        for training).
+
+        Parameters
+        ----------
+        years : length of the run (years). ``x0``: start [batch, 7, 20] gC m-3 (default: zero,
+        i.e. a spin-up from bare soil). ``dt_days``: step length. ``record_every``: keep every
+        n-th step.
+        """
+        params, forcing = self._prepare(params, forcing)
+        if dt_days <= 0 or years <= 0:
+            raise ValueError(f"years and dt_days must be positive; got years={years}, dt_days={dt_days}")
+        lower, diag, upper, rhs = _system_blocks(params, forcing)
+        eye = torch.eye(N_POOLS, dtype=params.dtype, device=params.device)
+        factors = BlockTridiagonal(lower, diag + eye / dt_days, upper)
+        batch = params.shape[0]
+        x = params.new_zeros(batch, N_LAYERS, N_POOLS) if x0 is None else x0.to(params).transpose(1, 2)
+        n_steps = max(1, round(years * DAYS_PER_YEAR / dt_days))
+        times, states = [0.0], [x]
+        for step in range(1, n_steps + 1):
+            x = factors.solve(rhs + x / dt_days)
+            if step % record_every == 0 or step == n_steps:
+                times.append(step * dt_days / DAYS_PER_YEAR)
+                states.append(x)
+        pools = torch.stack(states, dim=1).transpose(2, 3)
+        return Trajectory(torch.tensor(times, dtype=params.dtype), pools)

@@ -1,0 +1,53 @@
+"""The plug-in interface every process model implements.
+
+A BINN composes ``head -> parameters -> process model -> predictions``. The process model is any
+differentiable :class:`torch.nn.Module` that says
+
+1. which parameters it has (a :class:`~binn_lite.parameters.ParameterTable` with ranges and units),
+2. how physical parameters and a site's forcing become a prediction on the model's own grid
+   (:meth:`ProcessModel.forward`), and
+3. how that prediction meets the observations (:meth:`ProcessModel.observe`): observations come
+   as NaN-padded coordinates ``[batch, n_obs]`` (depths, times, ...), and ``observe`` returns the
+   prediction at those coordinates with NaN kept where the coordinate is NaN.
+
+CLM5 (:class:`binn_lite.clm5.CLM5`), the Q10 respiration model and the two-pool soil model in
+:mod:`binn_lite.models` all implement it, so BINN, training, metrics and interpretation work on
+each unchanged. The forcing object is the model's own business; the training loop only needs
+``len(forcing)``, ``forcing[site_index]`` and ``forcing.to(device=..., dtype=...)``.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from .parameters import ParameterTable
+
+__all__ = ["ProcessModel"]
+
+
+class ProcessModel(torch.nn.Module):
+    """Base class of a differentiable process model (see the module docstring)."""
+
+    parameter_table: ClassVar[ParameterTable]
+
+    def forward(self, params: torch.Tensor, forcing: Any) -> torch.Tensor:
+        """Prediction ``[batch, ...]`` from physical parameters ``[batch, n_params]``."""
+        raise NotImplementedError
+
+    def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Prediction at observation coordinates ``[batch, n_obs]`` (NaN in, NaN out)."""
+        raise NotImplementedError
+
+    def predict(self, params: torch.Tensor, forcing: Any, coords: torch.Tensor) -> torch.Tensor:
+        """``observe(forward(params, forcing), coords)``."""
+        return self.observe(self(params, forcing), coords)
+
+    def check_params(self, params: torch.Tensor) -> None:
+        """Raise a clear error when ``params`` is not ``[batch, n_params]``."""
+        n = len(self.parameter_table)
+        if params.ndim != 2 or params.shape[1] != n:
+            raise ValueError(
+                f"{type(self).__name__} expects physical parameters of shape [batch, {n}] "
+                f"({', '.join(self.parameter_table.names)}); got {tuple(params.shape)}"
+            )
