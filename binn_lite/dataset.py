@@ -1,0 +1,514 @@
+"""Site datasets: covariates, observations, forcing and (for synthetic data) the true parameters.
+
+A BINN learns from many *sites*. Each site has
+
+* covariates (climate, soil, vegetation: one row of a table, ``sites``),
+* observations: a few values at coordinates (SOC in gC m-3 at depths in m for a soil profile),
+  kept in a long table ``site_id, <coord_name>, <value_name>``,
+* forcing: whatever its process model needs (for CLM5 a :class:`~binn_lite.clm5.Forcing`), with
+  one entry per site in the same order as ``sites``,
+* for synthetic data, the parameters that generated the observations (:class:`Truth`).
+
+:class:`SiteDataset` holds all four and turns the ragged observations into NaN-padded tensors
+``coords``/``targets`` of shape ``[n_sites, max_obs]`` for batched training. It does not know about
+soils or CLM5; any process model whose forcing supports ``len(f)``, ``f[index]`` and ``f.to(...)``
+works.
+
+Cross-validation (Xu et al. 2025 use 10 folds): :meth:`SiteDataset.split` gives ``k`` folds,
+either at random or *spatially*, by whole blocks of ``cell_deg`` x ``cell_deg`` degree grid cells
+(2 degrees as in ScIReN), so that no test site has a training neighbour in its own cell.
+
+Covariates are normalised to zero mean and unit standard deviation with statistics fitted on the
+training sites only (:meth:`SiteDataset.fit_normalizer`); the :class:`Normalizer` is then reused,
+unchanged, on test sites or entirely new ones.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["SiteDataset", "Normalizer", "Truth", "TRUTH_FUNCTIONS", "positions"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+def positions(index: Any, n: int) -> np.ndarray:
+    """Turn a site selection into integer positions ``0..n-1`` (numpy int64, order kept).
+
+    ``index`` may be an int, a slice, a list or array of positions (numpy or torch), or a boolean
+    mask of length ``n``.
+    """
+    if isinstance(index, slice):
+        return np.arange(n, dtype=np.int64)[index]
+    if isinstance(index, torch.Tensor):
+        index = index.detach().cpu().numpy()
+    if isinstance(index, (int, np.integer)):
+        index = [int(index)]
+    array = np.asarray(index)
+    if array.dtype == bool:
+        if array.shape != (n,):
+            raise ValueError(f"boolean site mask has shape {array.shape}; expected ({n},)")
+        return np.flatnonzero(array).astype(np.int64)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"site index must be integer positions or a boolean mask; got dtype {array.dtype}")
+    array = array.astype(np.int64).reshape(-1)
+    if array.min() < -n or array.max() >= n:
+        bad = array[(array < -n) | (array >= n)][0]
+        raise ValueError(f"site position {bad} out of range for {n} sites")
+    return np.where(array < 0, array + n, array)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalizer
+# ---------------------------------------------------------------------------------------------
+class Normalizer:
+    """Z-score covariates: ``(x - mean) / std`` per feature, statistics fitted once.
+
+    Parameters
+    ----------
+    mean, std : pandas Series indexed by feature name (same index, std > 0).
+
+    Fit it on training sites (:meth:`fit` or :meth:`SiteDataset.fit_normalizer`) and reuse it on any
+    other sites; :meth:`to_dict` / :meth:`from_dict` make it JSON-serialisable.
+    """
+
+    def __init__(self, mean: pd.Series, std: pd.Series):
+        mean = pd.Series(mean, dtype=np.float64)
+        std = pd.Series(std, dtype=np.float64)
+        if list(mean.index) != list(std.index):
+            raise ValueError(f"mean and std must have the same features; got {list(mean.index)} and {list(std.index)}")
+        bad = std[~(np.isfinite(std) & (std > 0))]
+        if len(bad):
+            raise ValueError(f"standard deviation of feature {bad.index[0]!r} must be finite and > 0; got {bad.iloc[0]}")
+        bad = mean[~np.isfinite(mean)]
+        if len(bad):
+            raise ValueError(f"mean of feature {bad.index[0]!r} must be finite; got {bad.iloc[0]}")
+        self.mean = mean
+        self.std = std
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.mean.index)
+
+    @classmethod
+    def fit(cls, covariates: pd.DataFrame, feature_names: Sequence[str] | None = None) -> "Normalizer":
+        """Mean and (population) standard deviation of each feature column.
+
+        A feature that is constant over the fitting sites gets ``std = 1`` (with a warning naming it)
+        so that it maps to 0 instead of dividing by zero.
+        """
+        names = list(feature_names) if feature_names is not None else list(covariates.columns)
+        values = _numeric_block(covariates, names, "covariates")
+        if len(values) == 0:
+            raise ValueError("cannot fit a normalizer on zero sites")
+        mean = values.mean(axis=0)
+        std = values.std(axis=0, ddof=0)
+        constant = [n for n in names if not std[n] > 0]
+        if constant:
+            warnings.warn(
+                f"feature(s) {', '.join(constant)} constant over the fitting sites; using std = 1", stacklevel=2
+            )
+            std[constant] = 1.0
+        return cls(mean, std)
+
+    def transform(self, data: "pd.DataFrame | SiteDataset") -> torch.Tensor:
+        """Normalised features, float32 Tensor ``[n_sites, n_features]`` (columns in feature order)."""
+        frame = data.sites if isinstance(data, SiteDataset) else data
+        values = _numeric_block(frame, list(self.feature_names), "covariates")
+        z = (values - self.mean) / self.std
+        return torch.tensor(z.to_numpy(dtype=np.float64), dtype=torch.float32)
+
+    def inverse_transform(self, z: torch.Tensor | np.ndarray) -> pd.DataFrame:
+        """Covariates in their own units from normalised values ``[n, n_features]``."""
+        array = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+        return pd.DataFrame(array * self.std.to_numpy() + self.mean.to_numpy(), columns=list(self.feature_names))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form: ``{"features": [...], "mean": [...], "std": [...]}``."""
+        return {"features": list(self.feature_names), "mean": [float(v) for v in self.mean],
+                "std": [float(v) for v in self.std]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Normalizer":
+        """Inverse of :meth:`to_dict`."""
+        return cls(pd.Series(d["mean"], index=d["features"]), pd.Series(d["std"], index=d["features"]))
+
+    def __repr__(self) -> str:
+        return f"Normalizer({len(self.mean)} features: {', '.join(self.feature_names)})"
+
+
+def _numeric_block(frame: pd.DataFrame, names: Sequence[str], what: str) -> pd.DataFrame:
+    """``frame[names]`` as float64, with a clear error for missing, non-numeric or NaN entries."""
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {', '.join(map(repr, missing))}; have {', '.join(map(str, frame.columns))}")
+    block = frame[list(names)]
+    for name in names:
+        column = block[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise ValueError(f"{what}: column {name!r} is not numeric (dtype {column.dtype})")
+        bad = column[~np.isfinite(column.to_numpy(dtype=np.float64))]
+        if len(bad):
+            raise ValueError(f"{what}: column {name!r} has a missing or non-finite value at site {bad.index[0]!r}")
+    return block.astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Truth (synthetic data only)
+# ---------------------------------------------------------------------------------------------
+def _log2_shifted(x: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x + 2.5 > 0, np.log2(np.maximum(x + 2.5, 1e-300)), np.nan)
+
+
+#: the function family of the ScIReN relationship test, ``f`` in ``c f(a x + b) + d``
+TRUTH_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "x": lambda x: x,
+    "x^2": lambda x: x ** 2,
+    "log2(x+2.5)": _log2_shifted,
+    "2^x": lambda x: 2.0 ** x,
+    "|x|": np.abs,
+}
+
+
+class Truth:
+    """The parameters that generated a synthetic dataset, and how they depend on covariates.
+
+    Attributes
+    ----------
+    scenario : name of the truth scenario (``"sciren4"``, ``"all21"``, ...).
+    params : DataFrame, index ``site_id``, one column per process-model parameter, physical units.
+    relationships : ``{parameter: [term, ...]}`` for every parameter that varies between sites. A
+        term is a dict ``{"covariate", "f", "a", "b", "c", "d", "mean", "std"}``: with the z-scored
+        covariate ``x = (covariate - mean) / std`` it contributes ``g = c f(a x + b) + d``, ``f`` one of
+        :data:`TRUTH_FUNCTIONS`.
+    rescaling : ``{parameter: {"g_min", "g_max", "u_min", "u_max"}}``: the unit parameter is
+        ``u = u_min + (u_max - u_min) (sum of terms - g_min) / (g_max - g_min)`` (ScIReN rescales every
+        parameter to span [0.2, 0.8] of its range over the sites).
+    fixed : ``{parameter: unit value}`` for parameters that are the same at every site.
+    low, high : ``{parameter: bound}``: physical value ``= low + u (high - low)``.
+    """
+
+    def __init__(self, scenario: str, params: pd.DataFrame,
+                 relationships: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+                 rescaling: Mapping[str, Mapping[str, float]] | None = None,
+                 fixed: Mapping[str, float] | None = None,
+                 low: Mapping[str, float] | None = None, high: Mapping[str, float] | None = None):
+        self.scenario = str(scenario)
+        self.params = params.copy()
+        self.relationships = {p: [dict(t) for t in terms] for p, terms in (relationships or {}).items()}
+        self.rescaling = {p: dict(r) for p, r in (rescaling or {}).items()}
+        self.fixed = {p: float(v) for p, v in (fixed or {}).items()}
+        self.low = {p: float(v) for p, v in (low or {}).items()}
+        self.high = {p: float(v) for p, v in (high or {}).items()}
+        for p, terms in self.relationships.items():
+            if p not in self.rescaling:
+                raise ValueError(f"truth: parameter {p!r} has relationships but no rescaling")
+            for term in terms:
+                if term["f"] not in TRUTH_FUNCTIONS:
+                    raise ValueError(f"truth: unknown function {term['f']!r} for {p!r}; known: {', '.join(TRUTH_FUNCTIONS)}")
+
+    # -- views ----------------------------------------------------------------------------------
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(self.params.columns)
+
+    @property
+    def varying(self) -> tuple[str, ...]:
+        """Parameters that depend on covariates."""
+        return tuple(self.relationships)
+
+    @property
+    def drivers(self) -> dict[str, list[str]]:
+        """``{parameter: [driver covariate, ...]}`` for every varying parameter."""
+        return {p: [t["covariate"] for t in terms] for p, terms in self.relationships.items()}
+
+    @property
+    def unit_params(self) -> pd.DataFrame:
+        """The true parameters mapped to [0, 1] with ``(x - low) / (high - low)``."""
+        missing = [p for p in self.params.columns if p not in self.low or p not in self.high]
+        if missing:
+            raise ValueError(f"truth: no parameter range for {', '.join(missing)}")
+        low = pd.Series(self.low)[self.params.columns]
+        high = pd.Series(self.high)[self.params.columns]
+        return (self.params - low) / (high - low)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        return f"Truth({self.scenario!r}, {len(self.params)} sites, varying: {', '.join(self.varying) or 'none'})"
+
+    def subset(self, site_ids: Sequence[Any]) -> "Truth":
+        """The same truth restricted to ``site_ids`` (in that order)."""
+        return Truth(self.scenario, self.params.loc[list(site_ids)], self.relationships, self.rescaling,
+                     self.fixed, self.low, self.high)
+
+    # -- the relationships as functions -----------------------------------------------------------
+    @staticmethod
+    def term_value(term: Mapping[str, Any], values: np.ndarray) -> np.ndarray:
+        """``c f(a x + b) + d`` with ``x = (values - mean) / std`` (values in the covariate's unit)."""
+        x = (np.asarray(values, dtype=np.float64) - term["mean"]) / term["std"]
+        return term["c"] * TRUTH_FUNCTIONS[term["f"]](term["a"] * x + term["b"]) + term["d"]
+
+    def _to_unit(self, param: str, g: np.ndarray) -> np.ndarray:
+        r = self.rescaling[param]
+        return r["u_min"] + (r["u_max"] - r["u_min"]) * (g - r["g_min"]) / (r["g_max"] - r["g_min"])
+
+    def evaluate(self, covariates: pd.DataFrame) -> pd.DataFrame:
+        """True unit parameters [0, 1] at any sites from their covariates (same index as ``covariates``).
+
+        Varying parameters follow their relationships, fixed ones their constant. Raises
+        ``ValueError`` where a relationship is undefined (``log2`` of a non-positive number).
+        """
+        out = {}
+        for p in self.params.columns:
+            if p in self.relationships:
+                g = sum(self.term_value(t, covariates[t["covariate"]].to_numpy(dtype=np.float64))
+                        for t in self.relationships[p])
+                u = self._to_unit(p, g)
+                if not np.all(np.isfinite(u)):
+                    site = covariates.index[~np.isfinite(u)][0]
+                    raise ValueError(f"truth relationship of {p!r} is undefined at site {site!r}")
+                out[p] = u
+            elif p in self.fixed:
+                out[p] = np.full(len(covariates), self.fixed[p])
+        return pd.DataFrame(out, index=covariates.index)
+
+    def curve(self, param: str, covariate: str, values: Sequence[float] | np.ndarray,
+              at: Mapping[str, float] | None = None) -> np.ndarray:
+        """The true unit parameter as a function of one covariate, the other drivers held fixed.
+
+        Parameters
+        ----------
+        param : parameter name.
+        covariate : covariate name; if it does not drive ``param`` the curve is flat.
+        values : covariate values in the covariate's own unit (not z-scored).
+        at : values of the other drivers (own units); default: their mean, i.e. ``x = 0``.
+
+        Returns
+        -------
+        numpy array like ``values``: ``u = u_min + (u_max - u_min) (sum_k g_k - g_min) / (g_max - g_min)``.
+        NaN where a ``log2`` term is undefined.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if param in self.fixed and param not in self.relationships:
+            return np.full(values.shape, self.fixed[param])
+        if param not in self.relationships:
+            raise KeyError(f"truth has no relationship for {param!r}; varying: {', '.join(self.varying)}")
+        at = dict(at or {})
+        g = np.zeros(values.shape)
+        for term in self.relationships[param]:
+            if term["covariate"] == covariate:
+                g = g + self.term_value(term, values)
+            else:
+                g = g + self.term_value(term, np.asarray(at.get(term["covariate"], term["mean"])))
+        return self._to_unit(param, g)
+
+    def component(self, param: str, covariate: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Contribution of one driver to the unit parameter, ``(u_max - u_min) g_k / (g_max - g_min)``.
+
+        Additive parts are defined up to a constant; compare shapes (e.g. after removing the mean),
+        as for the edge functions of a KAN. Zero if ``covariate`` does not drive ``param``.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if param not in self.relationships:
+            return np.zeros(values.shape)
+        r = self.rescaling[param]
+        g = np.zeros(values.shape)
+        for term in self.relationships[param]:
+            if term["covariate"] == covariate:
+                g = g + self.term_value(term, values)
+        return (r["u_max"] - r["u_min"]) * g / (r["g_max"] - r["g_min"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything except the per-site table, JSON-serialisable."""
+        return {"scenario": self.scenario, "relationships": self.relationships, "rescaling": self.rescaling,
+                "fixed": self.fixed, "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], params: pd.DataFrame) -> "Truth":
+        """Inverse of :meth:`to_dict` with the per-site table ``params``."""
+        return cls(d["scenario"], params, d.get("relationships"), d.get("rescaling"), d.get("fixed"),
+                   d.get("low"), d.get("high"))
+
+
+# ---------------------------------------------------------------------------------------------
+# SiteDataset
+# ---------------------------------------------------------------------------------------------
+class SiteDataset:
+    """Sites with covariates, observations, forcing and optional truth (see the module docstring).
+
+    Parameters
+    ----------
+    sites : DataFrame indexed by unique ``site_id``; any columns, usually ``lon``, ``lat`` (degrees)
+        and the covariates.
+    observations : long DataFrame with columns ``site_id``, ``coord_name``, ``value_name`` (extra
+        columns are kept). Every ``site_id`` must be in ``sites``; a site may have no observation
+        (its rows in ``coords``/``targets`` are all NaN).
+    forcing : one entry per site, in the order of ``sites`` (supports ``len``, ``[index]``, ``.to``).
+    feature_names : covariate columns used as network inputs.
+    truth : the generating parameters (synthetic data), indexed by the same site ids.
+    coord_name, value_name : observation columns; for soils ``depth_m`` (m) and ``soc_gC_m3`` (gC m-3).
+
+    Attributes
+    ----------
+    coords, targets : float64 Tensors ``[n_sites, max_obs]``, NaN-padded; row i belongs to site i,
+        entries sorted by coordinate. ``depth`` and ``soc`` are aliases.
+    n_obs : int64 Tensor ``[n_sites]``, observations per site.
+    """
+
+    def __init__(self, sites: pd.DataFrame, observations: pd.DataFrame, forcing: Any,
+                 feature_names: Sequence[str], truth: Truth | None = None,
+                 coord_name: str = "depth_m", value_name: str = "soc_gC_m3"):
+        if not sites.index.is_unique:
+            dup = sites.index[sites.index.duplicated()][0]
+            raise ValueError(f"sites: duplicate site_id {dup!r}")
+        self.sites = sites.copy()
+        if self.sites.index.name is None:
+            self.sites.index.name = "site_id"
+        self.feature_names = tuple(feature_names)
+        _numeric_block(self.sites, self.feature_names, "sites")
+        self.coord_name = coord_name
+        self.value_name = value_name
+        missing = [c for c in ("site_id", coord_name, value_name) if c not in observations.columns]
+        if missing:
+            raise ValueError(f"observations: missing column(s) {', '.join(missing)}; have {', '.join(map(str, observations.columns))}")
+        if len(forcing) != len(self.sites):
+            raise ValueError(f"forcing has {len(forcing)} sites but the site table has {len(self.sites)}")
+        self.forcing = forcing
+        if truth is not None:
+            absent = self.sites.index.difference(truth.params.index)
+            if len(absent):
+                raise ValueError(f"truth has no parameters for site {absent[0]!r}")
+            if len(truth) != len(self.sites) or not truth.params.index.equals(self.sites.index):
+                truth = truth.subset(self.sites.index)
+        self.truth = truth
+
+        # order the observations by site (in table order), then by coordinate
+        site_pos = pd.Index(self.sites.index).get_indexer(observations["site_id"])
+        if (site_pos < 0).any():
+            bad = observations["site_id"].to_numpy()[site_pos < 0][0]
+            raise ValueError(f"observations: site_id {bad!r} is not in the site table")
+        obs = observations.copy()
+        obs["_pos"] = site_pos
+        obs = obs.sort_values(["_pos", coord_name], kind="mergesort")
+        pos = obs.pop("_pos").to_numpy()
+        self.observations = obs.reset_index(drop=True)
+
+        n = len(self.sites)
+        counts = np.bincount(pos, minlength=n)
+        max_obs = int(counts.max()) if n and len(pos) else 0
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n else np.zeros(0, dtype=np.int64)
+        slot = np.arange(len(pos)) - first[pos]
+        coords = np.full((n, max_obs), np.nan)
+        targets = np.full((n, max_obs), np.nan)
+        coords[pos, slot] = self.observations[coord_name].to_numpy(dtype=np.float64)
+        targets[pos, slot] = self.observations[value_name].to_numpy(dtype=np.float64)
+        self.coords = torch.from_numpy(coords)
+        self.targets = torch.from_numpy(targets)
+        self.n_obs = torch.from_numpy(counts.astype(np.int64))
+
+    # -- views ----------------------------------------------------------------------------------
+    @property
+    def site_ids(self) -> pd.Index:
+        return self.sites.index
+
+    @property
+    def covariates(self) -> pd.DataFrame:
+        """The network-input columns of the site table."""
+        return self.sites[list(self.feature_names)]
+
+    @property
+    def depth(self) -> torch.Tensor:
+        """Alias of :attr:`coords` (m, for soil profiles)."""
+        return self.coords
+
+    @property
+    def soc(self) -> torch.Tensor:
+        """Alias of :attr:`targets` (gC m-3, for soil profiles)."""
+        return self.targets
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def __repr__(self) -> str:
+        truth = f", truth={self.truth.scenario!r}" if self.truth is not None else ""
+        return (f"SiteDataset({len(self)} sites, {len(self.observations)} observations, "
+                f"{len(self.feature_names)} features{truth})")
+
+    # -- selections -------------------------------------------------------------------------------
+    def subset(self, index: Any) -> "SiteDataset":
+        """The sites at ``index`` (positions: int, slice, list/array/tensor, or boolean mask)."""
+        pos = positions(index, len(self))
+        if len(np.unique(pos)) != len(pos):
+            raise ValueError("subset: site positions must be unique (a site id may appear only once)")
+        sites = self.sites.iloc[pos]
+        obs = self.observations[self.observations["site_id"].isin(sites.index)]
+        truth = self.truth.subset(sites.index) if self.truth is not None else None
+        return SiteDataset(sites, obs, self.forcing[torch.from_numpy(pos)], self.feature_names, truth,
+                           self.coord_name, self.value_name)
+
+    def grid_cells(self, cell_deg: float = 2.0) -> np.ndarray:
+        """Grid cell of each site, ``[n_sites, 2]`` ints ``floor(lon / cell_deg), floor(lat / cell_deg)``."""
+        for column in ("lon", "lat"):
+            if column not in self.sites.columns:
+                raise ValueError(f"spatial split needs site columns 'lon' and 'lat'; missing {column!r}")
+        if not cell_deg > 0:
+            raise ValueError(f"cell_deg must be > 0; got {cell_deg}")
+        lonlat = self.sites[["lon", "lat"]].to_numpy(dtype=np.float64)
+        return np.floor(lonlat / cell_deg).astype(np.int64)
+
+    def split(self, k: int = 10, kind: str = "random", seed: int = 0,
+              cell_deg: float = 2.0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``k`` cross-validation folds as ``(train_positions, test_positions)`` (sorted int arrays).
+
+        Every site is a test site in exactly one fold. ``kind="random"``: sites shuffled with
+        ``seed`` and cut into ``k`` near-equal parts. ``kind="spatial"``: whole ``cell_deg`` grid cells
+        are shuffled and each given to the fold with the fewest sites so far, so sites of one cell
+        are never split between training and test.
+        """
+        n = len(self)
+        if not (isinstance(k, (int, np.integer)) and k >= 2):
+            raise ValueError(f"k must be an integer >= 2; got {k!r}")
+        if k > n:
+            raise ValueError(f"k = {k} folds needs at least {k} sites; have {n}")
+        rng = np.random.default_rng(seed)
+        if kind == "random":
+            parts = np.array_split(rng.permutation(n), k)
+        elif kind == "spatial":
+            cells = self.grid_cells(cell_deg)
+            _, cell_of_site = np.unique(cells, axis=0, return_inverse=True)
+            cell_of_site = cell_of_site.reshape(-1)
+            n_cells = int(cell_of_site.max()) + 1
+            if n_cells < k:
+                raise ValueError(f"spatial split: only {n_cells} grid cells of {cell_deg} degrees for k = {k} folds")
+            sizes = np.bincount(cell_of_site, minlength=n_cells)
+            fold_of_cell = np.empty(n_cells, dtype=np.int64)
+            load = np.zeros(k, dtype=np.int64)
+            for cell in rng.permutation(n_cells):
+                fold = int(np.argmin(load))
+                fold_of_cell[cell] = fold
+                load[fold] += sizes[cell]
+            fold_of_site = fold_of_cell[cell_of_site]
+            parts = [np.flatnonzero(fold_of_site == f) for f in range(k)]
+        else:
+            raise ValueError(f"split kind must be 'random' or 'spatial'; got {kind!r}")
+        everything = np.arange(n)
+        folds = []
+        for part in parts:
+            test = np.sort(part).astype(np.int64)
+            folds.append((np.setdiff1d(everything, test).astype(np.int64), test))
+        return folds
+
+    def fit_normalizer(self, index: Any = None) -> Normalizer:
+        """Z-score statistics of the feature columns over the sites at ``index`` (default: all)."""
+        sites = self.sites if index is None else self.sites.iloc[positions(index, len(self))]
+        return Normalizer.fit(sites, self.feature_names)
