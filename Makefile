@@ -1,6 +1,6 @@
 # binn_lite: local set-up.  The two commands a user needs:
 #
-#   make quickstart   train a small BINN and save its figures (outputs/quickstart)
+#   make quickstart   run the quickstart example (outputs in outputs/quickstart)
 #   make test         run the unit tests, the tutorial notebooks and the browser tests
 #
 # Helpers: install, bench, clean.  Every command uses the project's own .venv.
@@ -29,7 +29,7 @@ QUICKSTART_ARGS ?=
 .PHONY: help install quickstart test bench clean
 
 help:
-	@echo "make quickstart   install, then train a small BINN and save figures to outputs/quickstart"
+	@echo "make quickstart   install, then run the quickstart example (outputs in outputs/quickstart)"
 	@echo "make test         install, then run tests/ and tutorials/*.ipynb"
 	@echo "make install      create $(VENV) and install binn_lite with its test extras"
 	@echo "make bench        run every bench/*.py"
@@ -62,8 +62,7 @@ test: install
 		echo "browser tests: SKIPPED, no Chromium at $(CHROMIUM) (install Debian's 'chromium' package to run them)"; \
 	fi
 	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
-		--ignore-glob='tests/*.ipynb' --ignore-glob='tutorials/*/*.ipynb' \
-		$(PYTEST_ARGS)
+		--ignore-glob='tests/*.ipynb' --ignore-glob='tutorials/*/*.ipynb' $(PYTEST_ARGS)
 
 bench: install
 	@set -e; found=0; \
