@@ -19,8 +19,8 @@ Differences from the original research code, on purpose:
 * mass is conserved at bedrock: no diffusive flux crosses the top of bedrock (the interface
   conductance there is exactly zero), so total input equals total respiration at steady state;
 * decomposition rates are floored at ``RATE_FLOOR`` = 1e-30 day-1 so the steady state exists even
-  where a scalar is exactly zero (e.g. a water scalar of 0); a pool that cannot decompose then
-  holds ``input / RATE_FLOOR``, huge but finite (documented, tested).
+  where a scalar is exactly zero (e.g. a water scalar of 0). Pools that cannot decompose then
+  hold astronomically large (finite, physically meaningless) amounts: a sign the forcing is wrong.
 """
 from __future__ import annotations
 

@@ -1,0 +1,45 @@
+"""The parameter table and the unit <-> physical mapping."""
+import pytest
+import torch
+
+from binn_lite.clm5 import CLM5_PARAMETERS, MOST_INFLUENTIAL
+from binn_lite.parameters import Parameter, ParameterTable
+
+
+def test_clm5_table_matches_the_spec():
+    frame = CLM5_PARAMETERS.frame()
+    assert len(frame) == 21 and list(frame.columns) == ["low", "high", "default", "unit", "meaning"]
+    assert frame.loc["tau_s3", "low"] == 20 and frame.loc["tau_s3", "high"] == 400 and frame.loc["tau_s3", "unit"] == "yr"
+    assert frame.loc["beta", "high"] == 0.9999 and frame.loc["cryo", "high"] == 1.6e-3
+    assert [CLM5_PARAMETERS.index(n) for n in MOST_INFLUENTIAL] == [3, 9, 14, 19]
+    # within the ranges no donor pool's fractions sum above 1 (som2: fs2s1 + fs2s3)
+    assert frame.loc["fs2s1", "high"] + frame.loc["fs2s3", "high"] <= 1
+
+
+def test_unit_physical_round_trip():
+    unit = torch.rand(7, 21, dtype=torch.float64)
+    physical = CLM5_PARAMETERS.to_physical(unit)
+    torch.testing.assert_close(CLM5_PARAMETERS.to_unit(physical), unit, rtol=0, atol=1e-12)
+    torch.testing.assert_close(physical[:, 9], 20 + unit[:, 9] * 380)
+    torch.testing.assert_close(CLM5_PARAMETERS.to_physical(torch.full((1, 21), 0.5, dtype=torch.float64))[0],
+                               CLM5_PARAMETERS.default)
+
+
+def test_named_columns_and_subsets():
+    values = CLM5_PARAMETERS.defaults_like(3)
+    named = CLM5_PARAMETERS.as_dict(values)
+    assert named["efolding"].shape == (3,) and float(named["efolding"][0]) == pytest.approx(0.55)
+    torch.testing.assert_close(CLM5_PARAMETERS.stack(named), values)
+    four = CLM5_PARAMETERS.subset(MOST_INFLUENTIAL)
+    assert four.names == MOST_INFLUENTIAL and len(four) == 4
+
+
+def test_bad_tables_and_shapes_are_reported():
+    with pytest.raises(ValueError, match="high .* must exceed low"):
+        Parameter("x", 1.0, 1.0, "-", "", 1.0)
+    with pytest.raises(ValueError, match="duplicate parameter names"):
+        ParameterTable([Parameter("x", 0, 1, "-", "", 0.5)] * 2)
+    with pytest.raises(ValueError, match="parameter tensor has 20 columns, the table has 21"):
+        CLM5_PARAMETERS.to_physical(torch.zeros(2, 20))
+    with pytest.raises(KeyError, match="unknown parameter 'tau_s4'"):
+        CLM5_PARAMETERS.index("tau_s4")
