@@ -36,6 +36,7 @@ import contextlib
 import copy
 import io
 import random
+import warnings
 from typing import Iterator, Sequence, Union
 
 import numpy as np
@@ -384,7 +385,9 @@ class KANHead(Head):
     k : spline order (3: cubic).
     grid_range : (low, high) of the initial grid, in z-score units.
     base_fun : pykan base function: ``"identity"`` (ScIReN), ``"silu"`` or ``"zero"``.
-    noise_scale : amplitude of the random initial spline coefficients (pykan).
+    noise_scale : amplitude of the random initial spline coefficients, drawn as
+        U(-1/2, 1/2) * noise_scale / grid (drawn directly, because pykan's least-squares
+        initialisation is not reproducible).
     clamp_inputs : clip inputs to the first layer's grid range (see above).
     constraint : ``"sigmoid"``, ``"hard_sigmoid"`` or a :class:`Constraint`.
     lamb_l1, lamb_entropy, lamb_smooth, lamb_bound : penalty weights (see above).
@@ -451,6 +454,14 @@ class KANHead(Head):
                 auto_save=False,
                 seed=seed,
             )
+            # pykan fits the initial noise coefficients by an under-determined least-squares
+            # solve whose result differs from call to call; draw them directly instead, with
+            # the same scale, so a seed always gives the same network.
+            generator = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for layer in self.kan.act_fun:
+                    noise = torch.rand(layer.coef.shape, generator=generator) - 0.5
+                    layer.coef.copy_(noise * noise_scale / self.grid)
 
     # -- basic interface --------------------------------------------------------------------
     @property
@@ -587,6 +598,12 @@ class KANHead(Head):
             self.kan.get_act(x)
             self.kan.attribute()
             if self.kan.depth > 1:
+                for layer, scores in enumerate(self.kan.node_scores[1:-1], start=1):
+                    if not bool((scores > node_th).any()):
+                        raise ValueError(
+                            f"KANHead.prune: node_th={node_th} would remove every node of hidden layer "
+                            f"{layer} (largest score {float(scores.max()):.3g}); use a smaller node_th"
+                        )
                 with _seeded(0):  # pykan's constructor re-seeds the global RNG
                     pruned = self.kan.prune_node(node_th, log_history=False)
                 self._adopt(pruned)
@@ -661,7 +678,9 @@ class KANHead(Head):
         if names is not None and len(names) != self.n_inputs:
             raise ValueError(f"symbolic_formula: {len(names)} names given for {self.n_inputs} inputs")
         symbols = None if names is None else [sympy.Symbol(str(n)) for n in names]
-        with _quiet(self.verbose):
+        with _quiet(self.verbose), warnings.catch_warnings():
+            # pykan hands its trainable affine tensors straight to sympy
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
             result = self.kan.symbolic_formula(var=symbols)
         if result is None:
             raise RuntimeError("symbolic_formula: call auto_symbolic first (some edges are not symbolic)")
