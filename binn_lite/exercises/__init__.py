@@ -1,0 +1,7 @@
+"""Checkers for the tutorial exercises: ``check.<name>(answer, ...)`` prints feedback and returns
+``True`` (right), ``False`` (wrong) or ``None`` (not answered yet). One module per notebook.
+
+In a notebook: ``from binn_lite import exercises as check``.
+"""
+from ._feedback import correct, unanswered, wrong  # noqa: F401
+# one line per notebook module below (append only)
