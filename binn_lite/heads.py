@@ -192,6 +192,13 @@ def _quiet(verbose: bool) -> Iterator[None]:
         yield
 
 
+def round_floats(expr, n_digits: int = 3):
+    """A sympy expression with every float rounded to ``n_digits`` significant digits."""
+    import sympy
+
+    return expr.xreplace({f: sympy.Float(float(f"{float(f):.{n_digits}g}")) for f in expr.atoms(sympy.Float)})
+
+
 def _check_input(x: Tensor, n_inputs: int, who: str) -> None:
     if not isinstance(x, Tensor):
         raise ValueError(f"{who}: covariates must be a torch.Tensor, got {type(x).__name__}")
@@ -684,8 +691,7 @@ class KANHead(Head):
             result = self.kan.symbolic_formula(var=symbols)
         if result is None:
             raise RuntimeError("symbolic_formula: call auto_symbolic first (some edges are not symbolic)")
-        formulas = [sympy.N(expr, n_digits) for expr in result[0]]
-        return formulas
+        return [round_floats(expr, n_digits) for expr in result[0]]
 
     def copy(self) -> "KANHead":
         """An independent deep copy (pykan's own ``copy`` writes files to the cwd; this does not)."""
