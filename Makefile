@@ -53,6 +53,9 @@ install: $(STAMP)
 quickstart: install
 	$(PY) -m binn_lite.quickstart $(QUICKSTART_ARGS)
 
+# Two pytest workers on two cores: each worker (and every notebook kernel it
+# starts) uses one thread.  Two threads each would oversubscribe the cores, and
+# torch's OpenMP threads then spin-wait: measured 5x slower training steps.
 # Notebooks: only tutorials/*.ipynb run (never notebooks under tests/ or in
 # sub-folders of tutorials/).  --dist loadfile keeps each notebook on one worker.
 test: install
@@ -61,7 +64,7 @@ test: install
 	else \
 		echo "browser tests: SKIPPED, no Chromium at $(CHROMIUM) (install Debian's 'chromium' package to run them)"; \
 	fi
-	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
 		--ignore-glob='tests/*.ipynb' --ignore-glob='tutorials/*/*.ipynb' $(PYTEST_ARGS)
 
 bench: install
