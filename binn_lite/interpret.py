@@ -248,10 +248,10 @@ def kan_importance(
             if head.depth == 1:
                 scale = (head.kan.subnode_scale[0] * head.kan.node_scale[0]).detach()
                 effects = head.edge_functions(X) * scale[None, :, None]  # [N, out, in]
-                score = effects.std(dim=0, unbiased=False).T  # [in, out]
+                score = effects.std(dim=0, correction=0).T  # [in, out]
             else:
                 score = torch.stack(
-                    [_oat_response(head, X, X[:, i], i).std(dim=0, unbiased=False) for i in range(head.n_inputs)]
+                    [_oat_response(head, X, X[:, i], i).std(dim=0, correction=0) for i in range(head.n_inputs)]
                 )
     elif method == "pykan":
         score = head.attribution(X).T
@@ -583,10 +583,17 @@ def _check_curves(curves: pd.DataFrame) -> None:
 # Plots
 # ---------------------------------------------------------------------------------------------
 def _new_figure(figsize):
-    # A bare Figure (not registered with pyplot): no implicit display, no pyplot memory growth.
-    from matplotlib.figure import Figure
+    """A Figure made through pyplot, then released from it at once.
 
-    return Figure(figsize=figsize, layout="constrained")
+    Going through pyplot loads the backend (in Jupyter the inline backend, which registers the
+    formatter that shows a returned Figure as an image); closing it right away means pyplot
+    neither shows it a second time at the end of the cell nor keeps it alive.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(fig)
+    return fig
 
 
 def _finish(fig, path) -> "Figure":

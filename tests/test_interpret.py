@@ -73,7 +73,7 @@ def test_one_layer_edges_add_up_to_preactivation(toy):
     centred = interpret.kan_edge_functions(head, X, n=50, names=NAMES, out_names=["p"], x_range=[[-3, 3]] * 3)
     std_imp = interpret.kan_importance(head, X, names=NAMES, out_names=["p"])
     edges = head.edge_functions(X)[:, 0, :].detach()
-    assert np.allclose(std_imp["p"].to_numpy(), edges.std(dim=0, unbiased=False).numpy(), rtol=1e-5)
+    assert np.allclose(std_imp["p"].to_numpy(), edges.std(dim=0, correction=0).numpy(), rtol=1e-5)
     assert centred["x"].min() == -3 and centred["x"].max() == 3
 
 
@@ -136,7 +136,7 @@ def test_pd_importance_ranks_only_driver():
     assert np.allclose(importance.loc[list("bcd")].to_numpy(), 0.0, atol=1e-10)
     # linear output: PD(v) = 2 v, so its variance is 4 var(grid of quantiles)
     grid = torch.quantile(X[:, 0].double(), torch.linspace(0, 1, 11, dtype=torch.float64))
-    assert importance.loc["a", "lin"] == pytest.approx(4 * grid.var(unbiased=False).item(), rel=1e-5)
+    assert importance.loc["a", "lin"] == pytest.approx(4 * grid.var(correction=0).item(), rel=1e-5)
 
 
 def test_pd_importance_of_mlp_uses_eval_mode():
