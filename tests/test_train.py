@@ -1,0 +1,120 @@
+"""Training: the loss goes down, an easy parameter is recovered, splits, seeds, NaN and input errors."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from binn_lite.binn import BINN
+from binn_lite.clm5 import CLM5, CLM5_PARAMETERS
+from binn_lite.data import make_synthetic
+from binn_lite.dataset import SiteDataset, Truth
+from binn_lite.heads import MLPHead
+from binn_lite.metrics import nse, recovery_table
+from binn_lite.train import fit
+from binn_lite.two_pool import TwoPoolSoilCarbon
+
+
+def efolding_dataset(n_sites: int = 120, seed: int = 3) -> SiteDataset:
+    """CLM5 sites where only ``efolding`` varies (with mean annual temperature), no noise."""
+    base = make_synthetic(n_sites, seed=seed, noise=0.0)
+    z = (base.sites["bio1"] - base.sites["bio1"].mean()) / base.sites["bio1"].std()
+    params = CLM5_PARAMETERS.defaults_like(n_sites)
+    efolding = 0.25 + 0.6 / (1.0 + np.exp(-1.5 * z.to_numpy()))
+    params[:, CLM5_PARAMETERS.index("efolding")] = torch.from_numpy(efolding)
+    with torch.no_grad():
+        soc = CLM5().predict(params, base.forcing, base.coords)
+    observations = pd.DataFrame({
+        "site_id": np.repeat(base.site_ids.to_numpy(), base.coords.shape[1]),
+        "depth_m": base.coords.reshape(-1).numpy(), "soc_gC_m3": soc.reshape(-1).numpy(),
+    }).dropna()
+    truth = Truth("efolding", pd.DataFrame(params.numpy(), index=base.site_ids, columns=CLM5_PARAMETERS.names))
+    return SiteDataset(base.sites, observations, base.forcing, base.feature_names, truth)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small batches run fastest on one thread, and CI runs two test workers on two cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> SiteDataset:
+    return efolding_dataset()
+
+
+def small_binn(n_inputs: int = 10, learn=("efolding",), seed: int = 0) -> BINN:
+    return BINN(MLPHead(n_inputs, len(learn), hidden=(32, 32), seed=seed), CLM5(), learn=list(learn))
+
+
+def test_short_fit_lowers_loss_and_recovers_efolding(data):
+    train, test = np.arange(100), np.arange(100, 120)
+    binn = small_binn()
+    result = fit(binn, data, train, epochs=30, batch_size=32, lr=1e-2, patience=30, progress=False)
+    history = result.history
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_nse", "time"]
+    assert len(history) == 30 and history["time"].is_monotonic_increasing
+    assert history["train_loss"].iloc[-5:].mean() < 0.05 * history["train_loss"].iloc[0]
+    assert result.best_val_nse > 0.99
+    held_out = data.subset(test)
+    params, pred = binn.predict_dataset(held_out)
+    assert nse(pred, held_out.targets) > 0.98
+    table = recovery_table(params[["efolding"]], held_out.truth.params)
+    assert table.loc["efolding", "r2"] > 0.9
+    # the restored weights are those of the best epoch
+    assert result.best_val_nse == pytest.approx(history["val_nse"].max())
+    assert result.best_epoch == int(history.loc[history["val_nse"].idxmax(), "epoch"])
+    assert not binn.training
+
+
+def test_validation_split_normalizer_and_restored_best(data):
+    binn = small_binn()
+    result = fit(binn, data, np.arange(60), epochs=2, batch_size=64, progress=False, seed=1)
+    assert len(result.val_idx) == 6 and len(result.train_idx) == 54  # 10 % held out
+    assert np.intersect1d(result.val_idx, result.train_idx).size == 0
+    assert set(result.val_idx) | set(result.train_idx) == set(range(60))
+    expected = data.sites.iloc[result.train_idx][list(data.feature_names)].mean()
+    np.testing.assert_allclose(binn.normalizer.mean.to_numpy(), expected.to_numpy())
+    # the validation NSE of the returned model is the best one
+    val = data.subset(result.val_idx)
+    _, pred = binn.predict_dataset(val)
+    assert nse(pred, val.targets) == pytest.approx(result.best_val_nse, rel=1e-5)
+
+
+def test_same_seed_same_history(data):
+    runs = []
+    for _ in range(2):
+        binn = small_binn()
+        result = fit(binn, data, np.arange(48), epochs=3, batch_size=16, progress=False, seed=7)
+        runs.append(result.history[["train_loss", "val_loss", "val_nse"]].to_numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_log_loss_trains(data):
+    binn = small_binn()
+    result = fit(binn, data, np.arange(80), epochs=15, batch_size=40, lr=1e-2, loss="log", progress=False)
+    assert result.history["train_loss"].iloc[-1] < 0.5 * result.history["train_loss"].iloc[0]
+
+
+def test_nonfinite_loss_names_epoch_and_causes(data):
+    # a fixed turnover time far outside its range overflows float32
+    binn = BINN(MLPHead(10, 1, hidden=(8,)), TwoPoolSoilCarbon(), learn=["efolding"], fixed={"tau_slow": 1e38})
+    with pytest.raises(RuntimeError, match="epoch 1") as error:
+        fit(binn, data, np.arange(40), epochs=2, progress=False)
+    message = str(error.value)
+    assert "learning rate" in message and "tau_slow=1e+38" in message and "float64" in message
+
+
+def test_bad_inputs(data):
+    with pytest.raises(ValueError, match="both train_idx and val_idx"):
+        fit(small_binn(), data, np.arange(10), np.arange(5, 15), progress=False)
+    with pytest.raises(ValueError, match="takes 3 inputs"):
+        fit(small_binn(n_inputs=3), data, np.arange(10), progress=False)
+    with pytest.raises(ValueError, match="unknown loss"):
+        fit(small_binn(), data, np.arange(10), loss="mae", progress=False)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        fit(small_binn(), data, epochs=0, progress=False)
