@@ -215,7 +215,7 @@ def _covariates(rng: np.random.Generator, lon: np.ndarray, lat: np.ndarray) -> p
     plains = 200.0 + 1400.0 * np.clip((lon + 97.0) / (-105.0 + 97.0), 0.0, 1.0)
     west = lon < -105.0
     rockies = 900.0 * _bump(lon, -107.5, 2.5) * _bump(lat, 40.0, 7.0)
-    basin = np.where(lon < -112.0, 1500.0 * _sigmoid((lon + 119.0) / 1.0) - 0.0, 1700.0)
+    basin = np.where(lon < -112.0, 1500.0 * _sigmoid(lon + 119.0), 1700.0)
     sierra_cascade = 1300.0 * _bump(lon, -120.8 + 0.08 * (lat - 38.0), 0.9) * _sigmoid((lat - 35.0) / 1.0)
     coast = np.clip((lon + 124.8) / 2.0, 0.0, 1.0)
     elevation = np.where(west, basin * coast + rockies, plains + rockies)
@@ -246,7 +246,7 @@ def _covariates(rng: np.random.Generator, lon: np.ndarray, lat: np.ndarray) -> p
     dry = np.clip(1.0 - wetness, 0.0, 1.0)
 
     # texture (%): softmax of smooth fields, so sand + silt + clay = 100
-    coastal_plain = (_bump(lat, 31.0, 3.0) * (lon > -92.0)) + _bump(lat - 0.0, 28.0, 2.0) * _bump(lon, -81.5, 2.0)
+    coastal_plain = (_bump(lat, 31.0, 3.0) * (lon > -92.0)) + _bump(lat, 28.0, 2.0) * _bump(lon, -81.5, 2.0)
     loess = _bump(lon, -91.0, 4.0) * _bump(lat, 41.0, 3.0)
     log_sand = 0.2 + 0.5 * field["sand"] + 0.6 * dry + 0.8 * coastal_plain + 0.4 * (elevation > 1800.0)
     log_silt = 0.1 + 0.35 * field["silt"] + 0.6 * loess
@@ -716,7 +716,10 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -
     for name in columns:
         if name in have:
             continue
-        hint = [c for c in have if c.lower() == name.lower()] or difflib.get_close_matches(name, have, n=1, cutoff=0.6)
+        hint = ([c for c in have if c.lower() == name.lower()]
+                or difflib.get_close_matches(name, have, n=1, cutoff=0.6)
+                or [c for c in have if len(c) >= 3 and (name.lower().startswith(c.lower())
+                                                        or c.lower().startswith(name.lower()))])
         problems.append(f"missing column {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     if problems:
         raise ValueError(f"{source}: {'; '.join(problems)}. Columns present: {', '.join(have)}")
@@ -859,7 +862,7 @@ def _check_observations(frame: pd.DataFrame, source: str, is_file: bool, site_id
     return frame
 
 
-def _forcing_arrays(forcing: Any, source_sites: str) -> tuple[dict[str, np.ndarray], np.ndarray | None, str]:
+def _forcing_arrays(forcing: Any) -> tuple[dict[str, np.ndarray], np.ndarray | None, str]:
     """(field arrays, site ids or None, label) from an NPZ path, a Forcing or a dict of arrays."""
     if isinstance(forcing, (str, os.PathLike)):
         path = Path(forcing)
@@ -909,7 +912,7 @@ def _build_forcing(arrays: dict[str, np.ndarray], ids: np.ndarray | None, label:
         return Forcing.from_numpy(**arrays)
     except ValueError as error:
         message = str(error)
-        found = re.search(r"at site (\d+)", message)
+        found = re.search(r"\bsite (\d+)\b", message)
         if found:
             message += f" (site {found.group(1)} is {site_ids[int(found.group(1))]!r})"
         raise ValueError(f"{label}: {message}") from None
@@ -958,7 +961,7 @@ def read_dataset(sites: str | os.PathLike | pd.DataFrame, observations: str | os
     if len(unknown):
         raise ValueError(f"{obs_label}: observations for {len(unknown)} site(s) not in {sites_label}: "
                          f"{_list(list(unknown))}")
-    arrays, ids, forcing_label = _forcing_arrays(forcing, sites_label)
+    arrays, ids, forcing_label = _forcing_arrays(forcing)
     forcing_obj = _build_forcing(arrays, ids, forcing_label, site_table.index, sites_label)
 
     without = site_table.index.difference(pd.Index(obs[site_id].unique()), sort=False)
