@@ -5,3 +5,4 @@ In a notebook: ``from binn_lite import exercises as check``.
 """
 from ._feedback import correct, unanswered, wrong  # noqa: F401
 # one line per notebook module below (append only)
+from .matrix_model import *  # noqa: F401,F403
