@@ -160,6 +160,12 @@ class _Loss:
         return (residual.pow(2) * mask).sum() / count / self.scale
 
 
+def _gradients_finite(params: Sequence[Tensor]) -> bool:
+    """True when every gradient entry is finite (one reduction per tensor, no copy)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all())
+
+
 def _nonfinite_message(what: str, epoch: int, binn: BINN, lr: float, dtype: torch.dtype) -> str:
     outside = []
     for name in binn.fixed_names:
@@ -173,6 +179,8 @@ def _nonfinite_message(what: str, epoch: int, binn: BINN, lr: float, dtype: torc
         else "fixed parameter values far from their ranges (all are inside here)",
         "forcing that stops decomposition (e.g. a water scalar or w_scaling of 0): the steady state then "
         "holds input / rate-floor, astronomically large, and overflows",
+        "huge predictions where nothing is observed (e.g. deep layers): their gradient can overflow even "
+        "when the loss is finite",
         "observations or covariates with extreme values (check units)",
     ]
     if dtype == torch.float32:
@@ -279,6 +287,7 @@ def fit(
         groups.append({"params": [binn.global_logits], "weight_decay": 0.0,
                        "lr": 10 * lr if global_lr is None else global_lr})
     optimiser = torch.optim.AdamW(groups, lr=lr)
+    trainable = [p for group in groups for p in group["params"]]
 
     n_train = len(train)
     full_batch = batch_size >= n_train
@@ -318,6 +327,9 @@ def fit(
                 bar.close()
                 raise RuntimeError(_nonfinite_message("the training loss", epoch, binn, lr, dtype))
             objective_value.backward()
+            if not _gradients_finite(trainable):
+                bar.close()
+                raise RuntimeError(_nonfinite_message("the gradient", epoch, binn, lr, dtype))
             optimiser.step()
             total += float(data_loss.detach()) * len(y)
             count += len(y)

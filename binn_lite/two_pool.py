@@ -31,8 +31,8 @@ class TwoPoolSoilCarbon(ProcessModel):
         z, dz = ZSOI.to(params), DZ.to(params)
         share = torch.exp(-z / p["input_depth"][:, None]) * dz
         inputs = forcing.litter_input.sum(dim=(1, 2))[:, None] * share / share.sum(1, keepdim=True) / dz
-        xi = (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(1) * torch.exp(-z / p["efolding"][:, None])
-        return inputs * (p["tau_fast"] + p["humification"] * p["tau_slow"])[:, None] / xi  # F + S
+        inverse_xi = torch.exp(z / p["efolding"][:, None]) / (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(1)
+        return inputs * (p["tau_fast"] + p["humification"] * p["tau_slow"])[:, None] * inverse_xi  # F + S
 
     def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """SOC at observed depths [batch, n_obs] (m), linear between the nodes, NaN kept."""
