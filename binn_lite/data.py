@@ -639,12 +639,13 @@ def save_dataset(dataset: SiteDataset, directory: str | os.PathLike, forcing_dty
 # Reading: the bundled example
 # ---------------------------------------------------------------------------------------------
 def example_dir() -> Path:
-    """Folder of the bundled example files (``binn_lite/example_data``, shipped inside the package).
+    """Folder of the bundled example files: the repository's ``data/``.
 
-    Being package data, it is found both in an editable install (the repository folder) and in a
-    normal install from PyPI or a git URL (``site-packages/binn_lite/example_data``).
+    ``pyproject.toml`` installs ``data/`` as the package ``binn_lite.example_data``, so it is found
+    both in an editable install (the repository folder) and in a normal install from PyPI or a git
+    URL (``site-packages/binn_lite/example_data``).
     """
-    return Path(str(resources.files("binn_lite") / "example_data"))
+    return Path(str(resources.files("binn_lite.example_data")))
 
 
 def _read_truth(params_path: Path, json_path: Path) -> Truth:
@@ -990,7 +991,7 @@ def read_dataset(sites: str | os.PathLike | pd.DataFrame, observations: str | os
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m binn_lite.data", description=__doc__.split("\n")[0])
     parser.add_argument("--regenerate", action="store_true", help="write the bundled example files")
-    parser.add_argument("--out", default=None, help="folder to write to (default: the package's example_data)")
+    parser.add_argument("--out", default=None, help="folder to write to (default: data/, the bundled example)")
     args = parser.parse_args(argv)
     if not args.regenerate:
         parser.print_help()

@@ -149,9 +149,12 @@ def test_pytest_settings() -> None:
     assert "no:cacheprovider" not in ini.get("addopts", "")
 
 
-def test_only_the_package_is_packaged() -> None:
-    include = _pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
-    assert include == ["binn_lite*"]
+def test_every_subpackage_and_the_example_data_are_packaged() -> None:
+    setuptools = _pyproject()["tool"]["setuptools"]
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "binn_lite").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == on_disk | {"binn_lite.example_data"}
+    assert setuptools["package-dir"] == {"binn_lite.example_data": "data"}
+    assert set(setuptools["package-data"]["binn_lite.example_data"]) == {"*.csv", "*.npz", "*.json"}
 
 
 # ---------------------------------------------------------------------- Makefile
