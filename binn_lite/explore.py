@@ -1,0 +1,824 @@
+"""Look inside the CLM5 matrix model: plots, a spin-up helper, a sensitivity analysis and a widget.
+
+Everything here serves tutorial 01 (``tutorials/01_matrix_model.ipynb``). The model is
+
+    dX/dt = B I + A xi K X - V X                                   (time in days)
+
+with ``X`` [gC m-3] the 7 pools in each of 20 layers (see :mod:`binn_lite.clm5`). Plotting
+functions return a :class:`matplotlib.figure.Figure` and never call ``plt.show()`` or write files;
+in a notebook end the cell with ``plt.show()``.
+
+* forcing and building blocks: :func:`contrasting_sites`, :func:`plot_forcing`, :func:`plot_matrix`,
+  :func:`plot_sparsity`, :func:`plot_turnover`, :func:`plot_scalars_with_depth`,
+  :func:`plot_diffusivity`, :func:`plot_input_profile`;
+* steady state and spin-up: :func:`soc_stock`, :func:`spin_up`, :func:`plot_spinup`,
+  :func:`plot_pools_profile`, :func:`plot_soc_profiles`;
+* which parameters matter: :func:`sensitivity` (Morris elementary effects or one-at-a-time),
+  :func:`plot_sensitivity`;
+* the slider widget: :class:`ParameterExplorer` and :func:`parameter_explorer`.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.colors import SymLogNorm, TwoSlopeNorm
+from matplotlib.figure import Figure
+
+from .clm5 import (CLM5, CLM5_PARAMETERS, DAYS_PER_YEAR, DZ, MOST_INFLUENTIAL, N_LAYERS, N_POOLS, POOLS,
+                   SOM_POOLS, ZISOI, ZSOI, Forcing, Trajectory, base_turnover, diffusivity,
+                   environmental_scalars, input_profile)
+
+__all__ = [
+    "POOL_LABELS", "contrasting_sites", "plot_forcing", "plot_matrix", "plot_sparsity", "plot_turnover",
+    "plot_scalars_with_depth", "plot_diffusivity", "plot_input_profile", "soc_stock", "spin_up",
+    "plot_spinup", "plot_pools_profile", "plot_soc_profiles", "sensitivity", "plot_sensitivity",
+    "EXPLORER_PARAMETERS", "ParameterExplorer", "parameter_explorer", "figure_png",
+]
+
+#: short readable pool names, in the order of :data:`binn_lite.clm5.POOLS`
+POOL_LABELS = ("CWD", "litter 1", "litter 2", "litter 3", "SOM 1", "SOM 2", "SOM 3")
+_SOM = [POOLS.index(p) for p in SOM_POOLS]
+_KELVIN = 273.15
+_COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------------------------
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def _params_for(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """Physical parameters as a float64 ``[len(forcing), 21]`` tensor (a ``[21]`` vector is repeated)."""
+    params = torch.as_tensor(params, dtype=torch.float64)
+    if params.ndim == 1:
+        params = params.expand(len(forcing), -1)
+    if params.ndim != 2 or params.shape != (len(forcing), len(CLM5_PARAMETERS)):
+        raise ValueError(f"params must have shape [{len(forcing)}, {len(CLM5_PARAMETERS)}] (sites, parameters) "
+                         f"or [{len(CLM5_PARAMETERS)}]; got {tuple(params.shape)}")
+    return params
+
+
+def _labels(labels: Sequence[str] | None, n: int) -> list[str]:
+    if labels is None:
+        return [f"site {i}" for i in range(n)]
+    labels = list(labels)
+    if len(labels) != n:
+        raise ValueError(f"got {len(labels)} labels for {n} sites")
+    return labels
+
+
+def _depth_axis(ax, max_depth: float, label: bool = True) -> None:
+    ax.set_ylim(max_depth, 0.0)
+    if label:
+        ax.set_ylabel("depth (m)")
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes; figures drawn the same way give the same bytes (no timestamp, no software tag).
+
+    (Saving one figure with a layout engine twice may differ slightly: the second layout starts from
+    the first one's result.)
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing sites and looking at their forcing
+# ---------------------------------------------------------------------------------------------
+def contrasting_sites(dataset, min_obs: int = 4) -> dict[str, int]:
+    """Three contrasting sites of a :class:`~binn_lite.dataset.SiteDataset` (positions).
+
+    * ``"warm wet forest"``: the forest site with the largest z-scored BIO1 + BIO12,
+    * ``"cold permafrost site"``: the site with the shallowest permafrost active layer
+      (``0 < ALT <= 2`` m; ALT = 12-month maximum of ``altmax``); if there is none, the coldest site
+      (label ``"coldest site"``),
+    * ``"dry grassland"``: the grassland site with the lowest BIO12 (annual precipitation).
+
+    Only sites with at least ``min_obs`` observations are considered where enough exist (fewer
+    are accepted for the permafrost site, which is rare). Needs site columns ``bio1``, ``bio12`` and
+    ``land_cover``; without a ``land_cover`` column every site counts as forest and grassland.
+    """
+    sites = dataset.sites
+    for column in ("bio1", "bio12"):
+        if column not in sites.columns:
+            raise ValueError(f"contrasting_sites needs the site column {column!r}; have {list(sites.columns)}")
+    n_obs = _numpy(dataset.n_obs) if hasattr(dataset, "n_obs") else np.full(len(sites), min_obs)
+    enough = n_obs >= min_obs
+    cover = sites["land_cover"].to_numpy() if "land_cover" in sites.columns else None
+    z = ((sites[["bio1", "bio12"]] - sites[["bio1", "bio12"]].mean()) / sites[["bio1", "bio12"]].std()).sum(axis=1)
+
+    def best(score: np.ndarray, allowed: np.ndarray) -> int:
+        pool = allowed & enough if (allowed & enough).any() else allowed
+        if not pool.any():
+            pool = np.ones(len(score), dtype=bool)
+        return int(np.flatnonzero(pool)[np.argmax(score[pool])])
+
+    everyone = np.ones(len(sites), dtype=bool)
+    forest = cover == "forest" if cover is not None else everyone
+    grass = cover == "grassland" if cover is not None else everyone
+    chosen = {"warm wet forest": best(z.to_numpy(), forest)}
+    alt = _numpy(torch.maximum(dataset.forcing.altmax, dataset.forcing.altmax_lastyear).max(dim=1).values)
+    permafrost = (alt > 0) & (alt <= 2.0)
+    if permafrost.any():
+        chosen["cold permafrost site"] = best(-alt + 1e-3 * n_obs, permafrost)
+    else:
+        chosen["coldest site"] = best(-sites["bio1"].to_numpy(), everyone)
+    chosen["dry grassland"] = best(-sites["bio12"].to_numpy(), grass)
+    return chosen
+
+
+def plot_forcing(forcing: Forcing, labels: Sequence[str] | None = None) -> Figure:
+    """Four panels of the monthly forcing of a few sites.
+
+    (a) total litter and CWD input per month (gC m-2 month-1); (b) soil temperature (degC) with
+    depth: 12-month mean (line) and range (band); (c) the water scalar ``w`` (12-month mean) with
+    depth; (d) the active-layer depth ``max(altmax, altmax_lastyear)`` per month (m), with the 2 m
+    limit below which CLM5 treats the site as permafrost (cryoturbation).
+    """
+    labels = _labels(labels, len(forcing))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), constrained_layout=True)
+    months = np.arange(1, 13)
+    z = _numpy(ZSOI)
+    litter = _numpy(forcing.litter_input.sum(dim=2))
+    temp = _numpy(forcing.soil_temperature) - _KELVIN
+    water = _numpy(forcing.water_scalar.mean(dim=1))
+    alt = _numpy(torch.maximum(forcing.altmax, forcing.altmax_lastyear))
+    for i, label in enumerate(labels):
+        color = _COLORS[i % len(_COLORS)]
+        axes[0].plot(months, litter[i], "o-", color=color, label=label)
+        axes[1].plot(temp[i].mean(axis=0), z, color=color, label=label)
+        axes[1].fill_betweenx(z, temp[i].min(axis=0), temp[i].max(axis=0), color=color, alpha=0.2)
+        axes[2].plot(water[i], z, color=color, label=label)
+        axes[3].plot(months, np.minimum(alt[i], 8.6), "o-", color=color, label=label)
+    axes[0].set(xlabel="month", ylabel="input (gC m$^{-2}$ month$^{-1}$)", title="(a) litter + CWD input")
+    axes[1].axvline(0.0, color="grey", lw=0.8, ls=":")
+    axes[1].set(xlabel="soil temperature (°C)", title="(b) temperature: mean and range")
+    axes[2].set(xlabel="water scalar w (-)", title="(c) water scalar, annual mean")
+    for ax in axes[1:3]:
+        _depth_axis(ax, 3.0)
+    axes[3].axhline(2.0, color="grey", lw=0.8, ls="--")
+    axes[3].text(1, 2.1, "permafrost below this line", fontsize=8, color="grey")
+    axes[3].set(xlabel="month", ylabel="active-layer depth (m)", title="(d) active layer", ylim=(0, 9))
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The matrices
+# ---------------------------------------------------------------------------------------------
+def plot_matrix(matrix, labels: Sequence[str] | None = None, title: str = "", unit: str = "",
+                scale: str = "linear", annotate: bool | None = None, ax=None) -> Figure:
+    """Heat map of a square matrix (e.g. ``A`` 7 x 7 or ``V`` 20 x 20), zero in white.
+
+    Parameters
+    ----------
+    matrix : [n, n] tensor or array.
+    labels : row/column labels (default 1..n).
+    unit : text for the colour bar (``"day$^{-1}$"``, ``"-"``).
+    scale : ``"linear"`` (blue negative, red positive, white zero) or ``"symlog"`` (for entries spanning
+        orders of magnitude, e.g. ``V``: linear within 1e-3 of the largest magnitude).
+    annotate : write the values in the cells (default: when n <= 10).
+    """
+    m = _numpy(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"plot_matrix needs a square matrix; got shape {m.shape}")
+    n = m.shape[0]
+    fig = ax.figure if ax is not None else plt.figure(figsize=(5.2, 4.4), constrained_layout=True)
+    ax = ax if ax is not None else fig.add_subplot()
+    vmax = float(np.abs(m).max()) or 1.0
+    if scale == "symlog":
+        norm = SymLogNorm(linthresh=1e-3 * vmax, vmin=-vmax, vmax=vmax)
+    elif scale == "linear":
+        norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    else:
+        raise ValueError(f"scale must be 'linear' or 'symlog'; got {scale!r}")
+    image = ax.imshow(m, cmap="RdBu_r", norm=norm)
+    fig.colorbar(image, ax=ax, label=unit, shrink=0.85)
+    ticks = np.arange(n)
+    names = list(labels) if labels is not None else [str(i + 1) for i in ticks]
+    step = 1 if n <= 10 else 2
+    ax.set_xticks(ticks[::step], names[::step], rotation=90 if n <= 10 else 0)
+    ax.set_yticks(ticks[::step], names[::step])
+    ax.set(xlabel="from (column)", ylabel="to (row)", title=title)
+    if annotate if annotate is not None else n <= 10:
+        for i in range(n):
+            for j in range(n):
+                if m[i, j] != 0:
+                    ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=7,
+                            color="white" if abs(m[i, j]) > 0.6 * vmax else "black")
+    return fig
+
+
+def plot_sparsity(matrix, block: int = N_POOLS, title: str = "") -> Figure:
+    """Magnitudes ``log10 |M_ij|`` of a large matrix with its block structure (zeros left white).
+
+    For the steady-state matrix ``V - A xi K`` [140, 140] ordered layer by layer the grid lines
+    separate the 20 layers of 7 pools: 7 x 7 blocks on the diagonal (decomposition and transfer
+    within a layer, plus mixing out of it) and diagonal blocks beside them (mixing between
+    neighbouring layers) -- block-tridiagonal.
+    """
+    m = _numpy(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"plot_sparsity needs a square matrix; got shape {m.shape}")
+    n = m.shape[0]
+    magnitude = np.where(m != 0, np.log10(np.abs(m) + 1e-300), np.nan)
+    fig, ax = plt.subplots(figsize=(6.2, 5.2), constrained_layout=True)
+    image = ax.imshow(magnitude, cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="log$_{10}$ |entry| (day$^{-1}$)", shrink=0.85)
+    for k in range(block, n, block):
+        ax.axhline(k - 0.5, color="0.85", lw=0.4)
+        ax.axvline(k - 0.5, color="0.85", lw=0.4)
+    nonzero = int((m != 0).sum())
+    ax.set(title=title or f"{n} x {n}: {nonzero} non-zero of {n * n} ({100 * nonzero / n / n:.1f} %)",
+           xlabel="column (layer by layer, 7 pools each)", ylabel="row")
+    return fig
+
+
+def plot_turnover(params, xi_k=None, labels: Sequence[str] | None = None) -> Figure:
+    """Turnover times of the 7 pools (years, log scale): base ``tau_p = 1 / (365 k_p)``.
+
+    With ``xi_k`` (effective rates [7] or [n, 7] in day-1, e.g. :func:`~binn_lite.clm5.decomposition_rates`
+    of one layer) the effective turnover ``1 / (365 xi k)`` is drawn next to the base value.
+    """
+    params = torch.as_tensor(params, dtype=torch.float64).reshape(-1, len(CLM5_PARAMETERS))[:1]
+    tau = 1.0 / (DAYS_PER_YEAR * _numpy(base_turnover(params)[0]))
+    fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    x = np.arange(N_POOLS)
+    series = [("base (K only)", tau)]
+    if xi_k is not None:
+        rates = np.atleast_2d(_numpy(xi_k))
+        names = _labels(labels, rates.shape[0])
+        series += [(name, 1.0 / (DAYS_PER_YEAR * r)) for name, r in zip(names, rates)]
+    width = 0.8 / len(series)
+    for k, (name, values) in enumerate(series):
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=name, color=_COLORS[k % len(_COLORS)])
+    ax.set_yscale("log")
+    ax.set_xticks(x, POOL_LABELS)
+    ax.set(ylabel="turnover time (years)", title="turnover time 1 / (365 k) of each pool")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_scalars_with_depth(params, forcing: Forcing, labels: Sequence[str] | None = None,
+                            max_depth: float = 3.0) -> Figure:
+    """The environmental scalars ``xi`` (12-month means) against depth, one line per site.
+
+    Panels: ``xi_T = Q10^((T - 298.15)/10)``, ``xi_W = min(1, w w_scaling)``, ``xi_O``, ``xi_N``,
+    ``xi_depth = exp(-z / efolding)`` and their product for the SOM pools,
+    ``mean_months(xi_T xi_W xi_O) xi_depth`` (the factor that multiplies ``k_p`` in
+    :func:`~binn_lite.clm5.decomposition_rates`). All dimensionless; the x axis of the product is
+    logarithmic.
+    """
+    params = _params_for(params, forcing)
+    labels = _labels(labels, len(forcing))
+    xi = environmental_scalars(params, forcing.to(dtype=torch.float64))
+    panels = {
+        "temperature ξ$_T$": xi["temperature"].mean(dim=1),
+        "water ξ$_W$": xi["water"].mean(dim=1),
+        "oxygen ξ$_O$": xi["oxygen"].mean(dim=1),
+        "nitrogen ξ$_N$ (litter only)": xi["nitrogen"].mean(dim=1),
+        "depth ξ$_{depth}$": xi["depth"],
+        "product for SOM": (xi["temperature"] * xi["water"] * xi["oxygen"]).mean(dim=1) * xi["depth"],
+    }
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8), sharey=True, constrained_layout=True)
+    z = _numpy(ZSOI)
+    for ax, (title, values) in zip(axes, panels.items()):
+        v = _numpy(values)
+        for i, label in enumerate(labels):
+            ax.plot(v[i], z, "o-", ms=3, color=_COLORS[i % len(_COLORS)], label=label)
+        ax.set(title=title, xlabel="scalar (-)")
+        _depth_axis(ax, max_depth, label=ax is axes[0])
+    axes[-1].set_xscale("log")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_diffusivity(params, forcing: Forcing, labels: Sequence[str] | None = None,
+                     max_depth: float = 4.0) -> Figure:
+    """Mixing diffusivity ``D`` at the layer bottoms (12-month mean, m2 yr-1) against depth.
+
+    Bioturbation (``bio``, constant) where the active layer is deeper than 2 m; cryoturbation
+    (``cryo``, fading to zero at 3 m) on permafrost; no mixing below bedrock (marked with a
+    horizontal line per site).
+    """
+    params = _params_for(params, forcing)
+    labels = _labels(labels, len(forcing))
+    d = _numpy(diffusivity(params, forcing.to(dtype=torch.float64)).mean(dim=1))
+    d = np.where(d < 1e-20, 0.0, d)  # the 1e-30 floor is "no mixing"
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), constrained_layout=True)
+    z = _numpy(ZISOI)
+    for i, label in enumerate(labels):
+        color = _COLORS[i % len(_COLORS)]
+        ax.plot(1e4 * d[i], z, "o-", ms=3, lw=max(3.0 - i, 1.0), color=color, label=label)
+        bedrock = int(forcing.bedrock[i])
+        if bedrock < N_LAYERS:
+            ax.axhline(float(ZISOI[bedrock - 1]), color=color, ls=":", lw=1)
+    ax.set(xlabel="D (10$^{-4}$ m$^2$ yr$^{-1}$)", title="vertical mixing diffusivity")
+    _depth_axis(ax, max_depth)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_input_profile(params, forcing: Forcing, betas: Sequence[float] = (0.9, 0.95, 0.97, 0.99),
+                       max_depth: float = 2.0) -> Figure:
+    """Where the litter input enters: the Jackson et al. (1996) profile for several ``beta``.
+
+    Left: input density per metre ``f_j / dz_j`` (m-1; multiply by an input in gC m-2 day-1 to get
+    ``B I`` in gC m-3 day-1). Right: cumulative fraction of the input above each layer bottom,
+    ``1 - beta^(100 z)`` (normalised over the 8.6 m column). Uses the first site of ``forcing``.
+    """
+    forcing = forcing[[0]].to(dtype=torch.float64)
+    base = _params_for(params, forcing)[:1]
+    column = CLM5_PARAMETERS.index("beta")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True, constrained_layout=True)
+    z, zb = _numpy(ZSOI), _numpy(ZISOI)
+    for k, beta in enumerate(betas):
+        p = base.clone()
+        p[:, column] = beta
+        f = _numpy(input_profile(p, forcing)[0])
+        color = _COLORS[k % len(_COLORS)]
+        axes[0].plot(f / _numpy(DZ), z, "o-", ms=3, color=color, label=f"β = {beta:g}")
+        axes[1].plot(np.concatenate([[0.0], np.cumsum(f)]), np.concatenate([[0.0], zb]), "o-", ms=3, color=color)
+    axes[0].set_xscale("log")
+    axes[0].set_xlim(1e-3, None)
+    axes[0].set(xlabel="input density f / dz (m$^{-1}$)", title="share of the input per metre")
+    axes[1].axvline(0.5, color="grey", ls=":", lw=1)
+    axes[1].set(xlabel="cumulative fraction of input (-)", title="input entering above depth z", xlim=(0, 1))
+    _depth_axis(axes[0], max_depth)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Steady state and spin-up
+# ---------------------------------------------------------------------------------------------
+def soc_stock(pools: torch.Tensor, max_depth: float | None = None) -> torch.Tensor:
+    """SOC stock (gC m-2): ``sum_j (SOM1 + SOM2 + SOM3)_j dz_j`` over layers ``[..., 7, 20] -> [...]``.
+
+    With ``max_depth`` (m) only whole layers whose bottom lies at or above it are counted
+    (e.g. 1.2 m: the top 9 layers).
+    """
+    dz = DZ.to(pools)
+    if max_depth is not None:
+        dz = torch.where(ZISOI.to(pools) <= max_depth + 1e-9, dz, torch.zeros_like(dz))
+    return (pools[..., _SOM, :].sum(dim=-2) * dz).sum(dim=-1)
+
+
+def spin_up(params, forcing: Forcing, schedule: Sequence[tuple[float, float]] = ((100, 1), (2_000, 10), (300_000, 500)),
+            model: CLM5 | None = None) -> Trajectory:
+    """Spin the model up from bare soil with implicit Euler steps that grow with time.
+
+    ``schedule`` lists ``(years, step_years)`` stages run one after the other, e.g. 100 years of
+    1-year steps, then 2,000 years of 10-year steps, then 300,000 years of 500-year steps. Each
+    stage starts from where the previous one ended (:meth:`binn_lite.clm5.CLM5.simulate`). Returns
+    one :class:`~binn_lite.clm5.Trajectory` with the times (years since the start) and pools
+    ``[batch, T, 7, 20]`` (gC m-3) of every step.
+    """
+    model = model or CLM5()
+    params = _params_for(params, forcing)
+    forcing = forcing.to(dtype=torch.float64)
+    times, states, x0, start = [], [], None, 0.0
+    for years, step in schedule:
+        if years <= 0 or step <= 0 or step > years:
+            raise ValueError(f"spin-up stage needs 0 < step_years <= years; got years={years}, step={step}")
+        part = model.simulate(params, forcing, years=years, x0=x0, dt_days=step * DAYS_PER_YEAR)
+        skip = 0 if not times else 1  # the first state of a later stage repeats the last one
+        times.append(part.years[skip:] + start)
+        states.append(part.pools[:, skip:])
+        x0, start = part.pools[:, -1], start + float(part.years[-1])
+    return Trajectory(torch.cat(times), torch.cat(states, dim=1))
+
+
+def plot_spinup(trajectory: Trajectory, steady: torch.Tensor, labels: Sequence[str] | None = None,
+                max_depth: float | None = 1.2) -> Figure:
+    """Spin-up against the steady state (log time axis).
+
+    Left: SOC stock (kgC m-2, layers down to ``max_depth``) over time, steady state dashed. Right:
+    fraction of the steady-state stock reached by SOM 1, SOM 2 and SOM 3 of the first site: the
+    fast pools fill within years, the passive pool needs millennia.
+    """
+    years = _numpy(trajectory.years)
+    pools = trajectory.pools
+    labels = _labels(labels, pools.shape[0])
+    stock = _numpy(soc_stock(pools, max_depth)) / 1000.0
+    target = _numpy(soc_stock(steady, max_depth)) / 1000.0
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    shown = years > 0
+    for i, label in enumerate(labels):
+        color = _COLORS[i % len(_COLORS)]
+        axes[0].plot(years[shown], stock[i, shown], color=color, label=label)
+        axes[0].axhline(target[i], color=color, ls="--", lw=1)
+    where = "whole column" if max_depth is None else f"top {max_depth:g} m"
+    axes[0].set(xscale="log", xlabel="years since bare soil", ylabel="SOC stock (kgC m$^{-2}$)",
+                title=f"spin-up ({where}); dashed: steady state")
+    axes[0].legend(fontsize=8)
+    dz = DZ.to(pools) if max_depth is None else torch.where(ZISOI.to(pools) <= max_depth + 1e-9, DZ.to(pools), 0.0)
+    for k, pool in zip(_SOM, SOM_POOLS):
+        reached = _numpy((pools[0, :, k] * dz).sum(-1) / (steady[0, k] * dz).sum(-1))
+        axes[1].plot(years[shown], reached[shown], label=POOL_LABELS[k])
+    axes[1].axhline(1.0, color="grey", ls="--", lw=1)
+    axes[1].set(xscale="log", xlabel="years since bare soil", ylabel="fraction of steady state",
+                title=f"{labels[0]}: pools fill at their own pace", ylim=(0, 1.05))
+    axes[1].legend(fontsize=8)
+    return fig
+
+
+def plot_pools_profile(pools: torch.Tensor, labels: Sequence[str] | None = None, max_depth: float = 3.0) -> Figure:
+    """All 7 steady-state pools against depth (gC m-3, log x axis); one panel per site.
+
+    ``pools``: ``[7, 20]`` or ``[batch, 7, 20]`` (e.g. :meth:`binn_lite.clm5.CLM5.steady_state`).
+    """
+    p = _numpy(pools)
+    if p.ndim == 2:
+        p = p[None]
+    if p.shape[1:] != (N_POOLS, N_LAYERS):
+        raise ValueError(f"pools must have shape [batch, {N_POOLS}, {N_LAYERS}]; got {p.shape}")
+    labels = _labels(labels, p.shape[0])
+    fig, axes = plt.subplots(1, p.shape[0], figsize=(4.2 * p.shape[0], 4), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    z = _numpy(ZSOI)
+    styles = ["-", "-", "-", "-", "-", "-", "-"]
+    for ax, site, label in zip(axes[0], p, labels):
+        for k in range(N_POOLS):
+            ax.plot(np.maximum(site[k], 1e-3), z, styles[k], marker="o", ms=2.5, lw=2 if k in _SOM else 1,
+                    color=_COLORS[k % len(_COLORS)], label=POOL_LABELS[k])
+        ax.set(xscale="log", xlabel="carbon (gC m$^{-3}$)", title=label)
+        ax.set_xlim(left=max(1.0, float(p[:, :, z <= max_depth].min()) / 2))
+        _depth_axis(ax, max_depth, label=ax is axes[0, 0])
+    axes[0, -1].legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def plot_soc_profiles(soc: torch.Tensor, depths=None, observed=None, labels: Sequence[str] | None = None,
+                      max_depth: float = 2.0) -> Figure:
+    """Modelled SOC profiles (line, gC m-3 at the 20 nodes) with observations (dots) if given.
+
+    ``soc`` [batch, 20]; ``depths``, ``observed`` [batch, n_obs] NaN-padded (m, gC m-3), e.g.
+    ``dataset.depth[idx]`` and ``dataset.soc[idx]``.
+    """
+    s = np.atleast_2d(_numpy(soc))
+    labels = _labels(labels, s.shape[0])
+    fig, axes = plt.subplots(1, s.shape[0], figsize=(4 * s.shape[0], 4), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    z = _numpy(ZSOI)
+    for i, (ax, label) in enumerate(zip(axes[0], labels)):
+        ax.plot(s[i] / 1000.0, z, "o-", ms=3, label="model (steady state)")
+        if depths is not None and observed is not None:
+            d, o = _numpy(depths)[i], _numpy(observed)[i]
+            keep = ~np.isnan(d)
+            ax.plot(o[keep] / 1000.0, d[keep], "s", color="black", ms=5, label="observed")
+        ax.set(xlabel="SOC (kgC m$^{-3}$)", title=label)
+        ax.set_xlim(left=0)
+        _depth_axis(ax, max_depth, label=i == 0)
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Sensitivity analysis
+# ---------------------------------------------------------------------------------------------
+def _morris_design(n_sites: int, names: Sequence[str], n_trajectories: int, levels: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Morris (1991) trajectories in the unit cube for each site.
+
+    Returns points [sites, r, k+1, k] (unit values of the ``names``), the moved factor [sites, r, k]
+    of each step, its direction (+1/-1) and the step ``delta = levels / (2 (levels - 1))``.
+    """
+    k = len(names)
+    delta = levels / (2.0 * (levels - 1))
+    grid = np.arange(levels) / (levels - 1)
+    low_starts = grid[grid <= 1 - delta + 1e-12]
+    points = np.empty((n_sites, n_trajectories, k + 1, k))
+    moved = np.empty((n_sites, n_trajectories, k), dtype=int)
+    direction = np.empty((n_sites, n_trajectories, k))
+    for s in range(n_sites):
+        for t in range(n_trajectories):
+            up = rng.random(k) < 0.5
+            x = rng.choice(low_starts, size=k) + np.where(up, 0.0, delta)
+            order = rng.permutation(k)
+            points[s, t, 0] = x
+            for step, factor in enumerate(order):
+                x = x.copy()
+                x[factor] += delta if up[factor] else -delta
+                points[s, t, step + 1] = x
+            moved[s, t] = order
+            direction[s, t] = np.where(up[order], 1.0, -1.0)
+    return points, moved, direction, delta
+
+
+def sensitivity(forcing: Forcing, depths: torch.Tensor, *, method: str = "morris",
+                names: Sequence[str] | None = None, base=None, n_trajectories: int = 4, levels: int = 4,
+                delta: float = 0.1, seed: int = 0, model: CLM5 | None = None,
+                max_batch: int = 4096) -> pd.DataFrame:
+    """How strongly each parameter moves log SOC at the observed depths.
+
+    The output of the model at site s is ``y = log SOC(depths_s)`` (natural log, gC m-3), so an
+    effect of 0.1 means about 10 % more or less SOC. Parameters move in *unit* values (0 = low,
+    1 = high end of :data:`~binn_lite.clm5.CLM5_PARAMETERS`), so the ranking is about the ranges
+    as much as about the model.
+
+    ``method="morris"`` (elementary effects, Morris 1991; Campolongo et al. 2007): per site,
+    ``n_trajectories`` random paths through a ``levels``-level grid of the unit cube that move one
+    parameter at a time by ``Delta = levels / (2 (levels - 1))``; every step gives, at every observed
+    depth, one elementary effect ``EE = (y(u + Delta e_i) - y(u)) / Delta``. The whole design (sites x
+    trajectories x (k + 1) points) runs as one batched CLM5 call (in chunks of ``max_batch``).
+
+    ``method="oat"`` (one at a time): from ``base`` (unit values [21] or [sites, 21]; default 0.5,
+    the middle of every range) each parameter moves to ``base - delta`` and ``base + delta`` (kept in
+    [0, 1]); ``EE = (y(+) - y(-)) / (u+ - u-)``.
+
+    Parameters not in ``names`` (default: all 21) stay at ``base`` (Morris: at 0.5 or ``base``).
+
+    Returns
+    -------
+    DataFrame indexed by parameter, sorted by ``mu_star`` (largest first), columns
+    ``mu_star`` (mean |EE| over sites, paths and depths; log SOC per unit range), ``mu`` (mean EE:
+    the sign says whether SOC rises with the parameter), ``sigma`` (standard deviation of EE:
+    non-linearity and interactions), ``rank`` (1 = most influential). ``df.attrs`` holds the settings
+    and ``n_runs`` (the number of model solves).
+    """
+    names = list(CLM5_PARAMETERS.names if names is None else names)
+    for name in names:
+        CLM5_PARAMETERS.index(name)  # KeyError naming unknown parameters
+    if len(set(names)) != len(names):
+        raise ValueError(f"parameter names repeat: {names}")
+    n_sites = len(forcing)
+    depths = torch.as_tensor(depths, dtype=torch.float64)
+    if depths.ndim != 2 or depths.shape[0] != n_sites:
+        raise ValueError(f"depths must have shape [{n_sites} sites, n_obs] (m, NaN-padded); got {tuple(depths.shape)}")
+    if bool(torch.isnan(depths).all(dim=1).any()):
+        site = int(torch.isnan(depths).all(dim=1).nonzero()[0, 0])
+        raise ValueError(f"site {site} has no observed depth (all NaN); give at least one depth per site")
+    n_par = len(CLM5_PARAMETERS)
+    base_unit = torch.full((n_sites, n_par), 0.5, dtype=torch.float64)
+    if base is not None:
+        base_unit = torch.as_tensor(base, dtype=torch.float64).expand(n_sites, n_par).clone()
+        if bool(((base_unit < 0) | (base_unit > 1)).any()):
+            raise ValueError("base must hold unit parameter values in [0, 1]")
+    columns = [CLM5_PARAMETERS.index(n) for n in names]
+    k = len(names)
+
+    if method == "morris":
+        if levels < 2 or levels % 2:
+            raise ValueError(f"levels must be an even number >= 2; got {levels}")
+        if n_trajectories < 1:
+            raise ValueError(f"n_trajectories must be >= 1; got {n_trajectories}")
+        rng = np.random.default_rng(seed)
+        design, moved, direction, step = _morris_design(n_sites, names, n_trajectories, levels, rng)
+        unit = base_unit[:, None, None, :].expand(n_sites, n_trajectories, k + 1, n_par).clone()
+        unit[..., columns] = torch.from_numpy(design)
+    elif method == "oat":
+        if not 0 < delta <= 0.5:
+            raise ValueError(f"delta must be in (0, 0.5]; got {delta}")
+        unit = base_unit[:, None, :].expand(n_sites, 2 * k, n_par).clone()
+        for j, c in enumerate(columns):
+            unit[:, 2 * j, c] = (base_unit[:, c] - delta).clamp(0.0, 1.0)
+            unit[:, 2 * j + 1, c] = (base_unit[:, c] + delta).clamp(0.0, 1.0)
+    else:
+        raise ValueError(f"method must be 'morris' or 'oat'; got {method!r}")
+
+    model = model or CLM5()
+    per_site = unit[0].numel() // n_par
+    flat = CLM5_PARAMETERS.to_physical(unit.reshape(-1, n_par))
+    site_of_row = torch.arange(n_sites).repeat_interleave(per_site)
+    forcing64 = forcing.to(dtype=torch.float64)
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, flat.shape[0], max_batch):
+            rows = site_of_row[start:start + max_batch]
+            soc = model(flat[start:start + max_batch], forcing64[rows])
+            outputs.append(torch.log(model.observe(soc, depths[rows])))
+    y = torch.cat(outputs).reshape(*unit.shape[:-1], depths.shape[1]).numpy()
+
+    if method == "morris":
+        diffs = (y[:, :, 1:] - y[:, :, :-1]) / step * direction[..., None]  # [s, r, k, obs] in path order
+        effects = np.empty_like(diffs)
+        np.put_along_axis(effects, moved[..., None], diffs, axis=2)
+        effects = effects.transpose(2, 0, 1, 3).reshape(k, -1)
+    else:
+        moved_by = (unit[:, 1::2, columns].diagonal(dim1=1, dim2=2) - unit[:, 0::2, columns].diagonal(dim1=1, dim2=2))
+        effects = (y[:, 1::2] - y[:, 0::2]) / moved_by.numpy()[:, :, None]  # [s, k, obs]
+        effects = effects.transpose(1, 0, 2).reshape(k, -1)
+    frame = pd.DataFrame({
+        "mu_star": np.nanmean(np.abs(effects), axis=1),
+        "mu": np.nanmean(effects, axis=1),
+        "sigma": np.nanstd(effects, axis=1),
+    }, index=pd.Index(names, name="parameter")).sort_values("mu_star", ascending=False)
+    frame["rank"] = np.arange(1, k + 1)
+    frame.attrs = {"method": method, "n_sites": n_sites, "n_runs": int(flat.shape[0]),
+                   "output": "log SOC (gC m-3) at observed depths", "seed": seed,
+                   **({"n_trajectories": n_trajectories, "levels": levels} if method == "morris" else {"delta": delta})}
+    return frame
+
+
+def plot_sensitivity(frame: pd.DataFrame, highlight: Sequence[str] = MOST_INFLUENTIAL, title: str = "") -> Figure:
+    """Horizontal bars of ``mu_star`` (largest on top), ``highlight`` in orange, ``sigma`` as grey dots.
+
+    ``frame`` is the result of :func:`sensitivity`.
+    """
+    for column in ("mu_star", "sigma"):
+        if column not in frame.columns:
+            raise ValueError(f"plot_sensitivity needs a {column!r} column (the result of sensitivity()); "
+                             f"got {list(frame.columns)}")
+    order = frame.sort_values("mu_star")
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(order) + 1.4), constrained_layout=True)
+    y = np.arange(len(order))
+    colors = [_COLORS[1] if name in highlight else _COLORS[0] for name in order.index]
+    ax.barh(y, order["mu_star"], color=colors)
+    ax.plot(order["sigma"], y, "o", color="0.3", ms=3, label="σ (spread of the effects)")
+    ax.set_yticks(y, order.index)
+    method = frame.attrs.get("method", "")
+    ax.set(xlabel="μ* = mean |Δ log SOC| per unit range", title=title or f"parameter sensitivity ({method})")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=_COLORS[1]), plt.Rectangle((0, 0), 1, 1, color=_COLORS[0])]
+    ax.legend(handles + ax.get_legend_handles_labels()[0],
+              ["the papers' four", "other parameters", "σ (spread of the effects)"], fontsize=8, loc="lower right")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameter explorer widget
+# ---------------------------------------------------------------------------------------------
+#: sliders of the explorer by default: the four most influential parameters, Q10 and beta
+EXPLORER_PARAMETERS = (*MOST_INFLUENTIAL, "q10", "beta")
+
+
+def _nice_step(span: float, n: int = 50) -> float:
+    """A 1-2-5 step close to ``span / n``."""
+    raw = span / n
+    power = 10.0 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if raw <= m * power * 1.0001:
+            return m * power
+    return 10.0 * power  # pragma: no cover
+
+
+class ParameterExplorer:
+    """SOC profile of one site as a function of a few parameters (what the slider widget draws).
+
+    Parameters
+    ----------
+    forcing : the forcing of ONE site (``len(forcing) == 1``).
+    observations : optional DataFrame with columns ``depth_m`` (m) and ``soc_gC_m3`` (gC m-3) of that
+        site, drawn as dots.
+    params : names of the parameters that get a slider (default :data:`EXPLORER_PARAMETERS`).
+    base : physical values of all 21 parameters ([21] tensor/array, or a mapping name -> value);
+        default the middle of every range. The sliders start at these values, snapped to the slider
+        grid (so that moving a slider back and forth returns exactly to the start).
+    max_depth : deepest depth shown (m); default 2 m or 0.2 m below the deepest observation.
+
+    The axes are fixed when the explorer is made (log SOC axis spanning the starting profile and the
+    observations, widened by a factor 30 on both sides), so a picture changes only where the curve
+    moves. :meth:`figure` and :meth:`png` draw for given values without any widget.
+    """
+
+    def __init__(self, forcing: Forcing, observations: pd.DataFrame | None = None,
+                 params: Sequence[str] = EXPLORER_PARAMETERS, base=None, max_depth: float | None = None,
+                 model: CLM5 | None = None):
+        if len(forcing) != 1:
+            raise ValueError(f"the explorer shows one site; got a forcing of {len(forcing)} sites (use forcing[[i]])")
+        self.forcing = forcing.to(dtype=torch.float64)
+        self.names = tuple(params)
+        if not self.names:
+            raise ValueError("give at least one parameter for a slider")
+        for name in self.names:
+            CLM5_PARAMETERS.index(name)
+        self.model = model or CLM5()
+        if base is None:
+            base_values = CLM5_PARAMETERS.default.clone()
+        elif isinstance(base, Mapping) or isinstance(base, pd.Series):
+            base_values = CLM5_PARAMETERS.default.clone()
+            for name, value in dict(base).items():
+                base_values[CLM5_PARAMETERS.index(name)] = float(value)
+        else:
+            base_values = torch.as_tensor(np.asarray(base, dtype=float)).reshape(-1).clone()
+            if base_values.numel() != len(CLM5_PARAMETERS):
+                raise ValueError(f"base must hold {len(CLM5_PARAMETERS)} physical values; got {base_values.numel()}")
+        self.steps = {n: _nice_step(CLM5_PARAMETERS[n].high - CLM5_PARAMETERS[n].low) for n in self.names}
+        self.start = {n: self.snap(n, float(base_values[CLM5_PARAMETERS.index(n)])) for n in self.names}
+        for n, v in self.start.items():
+            base_values[CLM5_PARAMETERS.index(n)] = v
+        self.base = base_values
+        self.observations = None
+        if observations is not None:
+            missing = {"depth_m", "soc_gC_m3"} - set(observations.columns)
+            if missing:
+                raise ValueError(f"observations need the columns depth_m and soc_gC_m3; missing {sorted(missing)}")
+            self.observations = observations[["depth_m", "soc_gC_m3"]].to_numpy(dtype=float)
+        deepest = float(self.observations[:, 0].max()) + 0.2 if self.observations is not None else 0.0
+        self.max_depth = float(max_depth) if max_depth is not None else max(2.0, deepest)
+        self.reference = self.soc(self.start)
+        shown = self.reference[_numpy(ZSOI) <= self.max_depth]
+        values = np.concatenate([shown, self.observations[:, 1]]) if self.observations is not None else shown
+        low, high = float(values.min()) / 30.0, float(values.max()) * 30.0
+        self.xlim = (10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high)))
+
+    def snap(self, name: str, value: float) -> float:
+        """``value`` moved onto the slider grid ``low + k step`` of parameter ``name`` (within the range)."""
+        p = CLM5_PARAMETERS[name]
+        step = _nice_step(p.high - p.low)
+        k = round((min(max(value, p.low), p.high) - p.low) / step)
+        k = min(k, math.floor((p.high - p.low) / step + 1e-9))
+        return round(p.low + k * step, 12)
+
+    def parameters(self, values: Mapping[str, float]) -> torch.Tensor:
+        """All 21 physical values ``[1, 21]``: ``base`` with ``values`` (name -> physical value) set."""
+        p = self.base.clone()
+        for name, value in values.items():
+            p[CLM5_PARAMETERS.index(name)] = float(value)
+        return p[None]
+
+    def soc(self, values: Mapping[str, float]) -> np.ndarray:
+        """Steady-state SOC at the 20 nodes (gC m-3) for the slider values (name -> physical value)."""
+        with torch.no_grad():
+            return _numpy(self.model(self.parameters(values), self.forcing)[0])
+
+    def figure(self, **values: float) -> Figure:
+        """The explorer's picture for these values (missing names keep their start values).
+
+        A fixed-size figure (6 x 4.5 in) not registered with pyplot: depth against SOC on a fixed
+        log axis, the starting profile dashed, the observations as squares.
+        """
+        unknown = sorted(set(values) - set(self.names))
+        if unknown:
+            raise ValueError(f"no slider for {unknown}; sliders: {list(self.names)}")
+        current = {**self.start, **values}
+        soc = self.soc(current)
+        fig = Figure(figsize=(6.0, 4.5), dpi=80)
+        ax = fig.add_axes((0.13, 0.12, 0.55, 0.78))
+        z = _numpy(ZSOI)
+        ax.plot(self.reference, z, "--", color="0.6", lw=1.2, label="start")
+        ax.plot(soc, z, "o-", color=_COLORS[0], lw=2, ms=4, label="model")
+        if self.observations is not None:
+            ax.plot(self.observations[:, 1], self.observations[:, 0], "s", color="black", ms=5, label="observed")
+        ax.set_xscale("log")
+        ax.set_xlim(*self.xlim)
+        ax.set_ylim(self.max_depth, 0.0)
+        ax.set_xlabel("SOC (gC m$^{-3}$)")
+        ax.set_ylabel("depth (m)")
+        ax.set_title("steady-state SOC profile")
+        ax.legend(loc="lower right", fontsize=8)
+        text = "\n".join(f"{n} = {current[n]:.4g} {CLM5_PARAMETERS[n].unit}".replace(" -", "")
+                         for n in self.names)
+        fig.text(0.71, 0.88, text, va="top", fontsize=9, family="monospace")
+        stock = float((torch.as_tensor(soc) * DZ).sum() / 1000.0)
+        fig.text(0.71, 0.25, f"SOC stock\n(0-8.6 m):\n{stock:,.1f} kgC m$^{{-2}}$", va="top", fontsize=9)
+        return fig
+
+    def png(self, **values: float) -> bytes:
+        """PNG bytes of :meth:`figure` (the same values always give the same bytes)."""
+        return figure_png(self.figure(**values))
+
+    def sliders(self) -> dict:
+        """One ``ipywidgets.FloatSlider`` per parameter (physical units, ``continuous_update=False``)."""
+        import ipywidgets as widgets
+
+        sliders = {}
+        for name in self.names:
+            p = CLM5_PARAMETERS[name]
+            sliders[name] = widgets.FloatSlider(
+                value=self.start[name], min=p.low, max=p.high, step=self.steps[name],
+                description=name, readout_format=".4g", continuous_update=False,
+                style={"description_width": "80px"}, layout=widgets.Layout(width="420px"))
+        return sliders
+
+    def widget(self):
+        """Sliders above the picture: ``VBox([sliders..., Output])``; each change redraws the picture."""
+        import ipywidgets as widgets
+        from IPython.display import Image, display
+
+        sliders = self.sliders()
+
+        def draw(**values: float) -> None:
+            display(Image(data=self.png(**values), format="png"))
+
+        output = widgets.interactive_output(draw, sliders)
+        units = widgets.HTML("units: " + ", ".join(f"{n} [{CLM5_PARAMETERS[n].unit}]" for n in self.names))
+        return widgets.VBox([*sliders.values(), units, output])
+
+
+def parameter_explorer(forcing: Forcing, observations: pd.DataFrame | None = None,
+                       params: Sequence[str] = EXPLORER_PARAMETERS, base=None, max_depth: float | None = None):
+    """A slider widget: the steady-state SOC profile of one site as the parameters change.
+
+    One ``FloatSlider`` (physical units, redraws when released) per name in ``params`` (default the
+    four most influential parameters, ``q10`` and ``beta``); the other parameters stay at ``base``
+    (physical values, default the middle of every range). See :class:`ParameterExplorer` for the
+    arguments and for drawing without widgets. Works with ipywidgets 7.7 and 8.
+
+    Returns
+    -------
+    ipywidgets.VBox with the sliders and an ``Output`` holding the picture.
+    """
+    return ParameterExplorer(forcing, observations, params=params, base=base, max_depth=max_depth).widget()
