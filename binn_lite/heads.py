@@ -256,6 +256,21 @@ class Head(nn.Module):
         """Unconstrained outputs ``u`` [batch, n_outputs]."""
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def _caches_detached(self) -> Iterator[None]:
+        """Hook: temporarily replace non-leaf tensors cached inside sub-objects by detached ones."""
+        yield
+
+    def __deepcopy__(self, memo: dict) -> "Head":
+        # The head caches tensors of its last pass (for penalty()); they are part of an autograd
+        # graph, which torch refuses to deep-copy. Copies get detached versions of those caches.
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        with self._caches_detached():
+            for key, value in self.__dict__.items():
+                clone.__dict__[key] = copy.deepcopy(_detach_tree(value), memo)
+        return clone
+
     def forward(self, x: Tensor) -> Tensor:
         """Unit parameters in [0, 1], shape [batch, n_outputs]; remembers ``u`` for :meth:`penalty`."""
         u = self.preactivation(x)
@@ -383,6 +398,9 @@ class KANHead(Head):
     pykan call that builds a new model (pruning, refinement), never calls pykan's ``copy``/
     ``plot``/``fit`` (which write files), silences printing unless ``verbose=True``, and builds
     the KAN without touching the global random-number state.
+
+    Saving: use ``head.state_dict()`` (or ``copy.deepcopy(head)`` in memory); pickling the whole
+    head (``torch.save(head)``) fails because pykan's symbolic layer stores lambdas.
 
     Parameters
     ----------
@@ -697,17 +715,13 @@ class KANHead(Head):
         """An independent deep copy (pykan's own ``copy`` writes files to the cwd; this does not)."""
         return copy.deepcopy(self)
 
-    def __deepcopy__(self, memo: dict) -> "KANHead":
-        # pykan caches non-leaf tensors of the last pass (edge scales, attribution scores), which
-        # torch refuses to deep-copy; copy detached versions of those caches instead.
-        clone = type(self).__new__(type(self))
-        memo[id(self)] = clone
-        kan_cache = {key: _detach_tree(value) for key, value in self.kan.__dict__.items() if not key.startswith("_")}
-        saved = {key: self.kan.__dict__[key] for key in kan_cache}
-        self.kan.__dict__.update(kan_cache)
+    @contextlib.contextmanager
+    def _caches_detached(self) -> Iterator[None]:
+        # pykan keeps the last pass's edge scales and attribution scores (non-leaf tensors)
+        cache = {key: _detach_tree(value) for key, value in self.kan.__dict__.items() if not key.startswith("_")}
+        saved = {key: self.kan.__dict__[key] for key in cache}
+        self.kan.__dict__.update(cache)
         try:
-            for key, value in self.__dict__.items():
-                clone.__dict__[key] = copy.deepcopy(_detach_tree(value), memo)
+            yield
         finally:
             self.kan.__dict__.update(saved)
-        return clone

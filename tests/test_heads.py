@@ -108,6 +108,9 @@ def test_mlp_hard_sigmoid_penalty_and_seed():
     pen.backward()
     assert head.net[-1].bias.grad.abs().sum() > 0
 
+    snapshot = copy.deepcopy(head)  # after forward + penalty: the cached u is part of a graph
+    assert torch.equal(snapshot(x), head(x))
+
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
     a, b, c = MLPHead(5, 2, seed=7), MLPHead(5, 2, seed=7), MLPHead(5, 2, seed=8)
