@@ -376,12 +376,12 @@ def soc_stock(pools: torch.Tensor, max_depth: float | None = None) -> torch.Tens
     return (pools[..., _SOM, :].sum(dim=-2) * dz).sum(dim=-1)
 
 
-def spin_up(params, forcing: Forcing, schedule: Sequence[tuple[float, float]] = ((100, 1), (2_000, 10), (300_000, 500)),
+def spin_up(params, forcing: Forcing, schedule: Sequence[tuple[float, float]] = ((100, 1), (2_000, 20), (300_000, 1_000)),
             model: CLM5 | None = None) -> Trajectory:
     """Spin the model up from bare soil with implicit Euler steps that grow with time.
 
     ``schedule`` lists ``(years, step_years)`` stages run one after the other, e.g. 100 years of
-    1-year steps, then 2,000 years of 10-year steps, then 300,000 years of 500-year steps. Each
+    1-year steps, then 2,000 years of 20-year steps, then 300,000 years of 1,000-year steps. Each
     stage starts from where the previous one ended (:meth:`binn_lite.clm5.CLM5.simulate`). Returns
     one :class:`~binn_lite.clm5.Trajectory` with the times (years since the start) and pools
     ``[batch, T, 7, 20]`` (gC m-3) of every step.
@@ -678,9 +678,10 @@ class ParameterExplorer:
         grid (so that moving a slider back and forth returns exactly to the start).
     max_depth : deepest depth shown (m); default 2 m or 0.2 m below the deepest observation.
 
-    The axes are fixed when the explorer is made (log SOC axis spanning the starting profile and the
-    observations, widened by a factor 30 on both sides), so a picture changes only where the curve
-    moves. :meth:`figure` and :meth:`png` draw for given values without any widget.
+    The axes are fixed when the explorer is made (linear SOC axis from 0 to 2.5 times the largest
+    value of the starting profile and the observations above ``max_depth``), so a picture changes
+    only where the curve moves; a curve beyond the axis is marked "off the chart". :meth:`figure`
+    and :meth:`png` draw for given values without any widget.
     """
 
     def __init__(self, forcing: Forcing, observations: pd.DataFrame | None = None,
@@ -719,10 +720,11 @@ class ParameterExplorer:
         deepest = float(self.observations[:, 0].max()) + 0.2 if self.observations is not None else 0.0
         self.max_depth = float(max_depth) if max_depth is not None else max(2.0, deepest)
         self.reference = self.soc(self.start)
-        shown = self.reference[_numpy(ZSOI) <= self.max_depth]
-        values = np.concatenate([shown, self.observations[:, 1]]) if self.observations is not None else shown
-        low, high = float(values.min()) / 30.0, float(values.max()) * 30.0
-        self.xlim = (10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high)))
+        self._shown = _numpy(ZSOI) <= self.max_depth
+        values = self.reference[self._shown]
+        if self.observations is not None:
+            values = np.concatenate([values, self.observations[:, 1]])
+        self.xlim = (0.0, 2.5 * float(values.max()) / 1000.0)  # kgC m-3
 
     def snap(self, name: str, value: float) -> float:
         """``value`` moved onto the slider grid ``low + k step`` of parameter ``name`` (within the range)."""
@@ -747,28 +749,31 @@ class ParameterExplorer:
     def figure(self, **values: float) -> Figure:
         """The explorer's picture for these values (missing names keep their start values).
 
-        A fixed-size figure (6 x 4.5 in) not registered with pyplot: depth against SOC on a fixed
-        log axis, the starting profile dashed, the observations as squares.
+        A fixed-size figure (6.5 x 4.5 in) not registered with pyplot: depth against SOC on fixed
+        axes, the starting profile dashed, the observations as squares.
         """
         unknown = sorted(set(values) - set(self.names))
         if unknown:
             raise ValueError(f"no slider for {unknown}; sliders: {list(self.names)}")
         current = {**self.start, **values}
         soc = self.soc(current)
-        fig = Figure(figsize=(6.0, 4.5), dpi=80)
-        ax = fig.add_axes((0.13, 0.12, 0.55, 0.78))
+        fig = Figure(figsize=(6.5, 4.5), dpi=80)
+        ax = fig.add_axes((0.12, 0.12, 0.55, 0.78))
         z = _numpy(ZSOI)
-        ax.plot(self.reference, z, "--", color="0.6", lw=1.2, label="start")
-        ax.plot(soc, z, "o-", color=_COLORS[0], lw=2, ms=4, label="model")
+        ax.plot(self.reference / 1000.0, z, "--", color="0.6", lw=1.2, label="start")
+        ax.plot(soc / 1000.0, z, "o-", color=_COLORS[0], lw=2, ms=4, label="model")
         if self.observations is not None:
-            ax.plot(self.observations[:, 1], self.observations[:, 0], "s", color="black", ms=5, label="observed")
-        ax.set_xscale("log")
+            ax.plot(self.observations[:, 1] / 1000.0, self.observations[:, 0], "s", color="black", ms=5,
+                    label="observed")
         ax.set_xlim(*self.xlim)
         ax.set_ylim(self.max_depth, 0.0)
-        ax.set_xlabel("SOC (gC m$^{-3}$)")
+        if float(soc[self._shown].max()) / 1000.0 > self.xlim[1]:
+            ax.text(0.97, 0.03, "model curve off the chart →", transform=ax.transAxes, ha="right", color="C3",
+                    fontsize=9)
+        ax.set_xlabel("SOC (kgC m$^{-3}$)")
         ax.set_ylabel("depth (m)")
         ax.set_title("steady-state SOC profile")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right" if self.observations is None else "center right", fontsize=8)
         text = "\n".join(f"{n} = {current[n]:.4g} {CLM5_PARAMETERS[n].unit}".replace(" -", "")
                          for n in self.names)
         fig.text(0.71, 0.88, text, va="top", fontsize=9, family="monospace")

@@ -242,13 +242,15 @@ def test_explorer_pictures_are_deterministic_and_follow_the_values(explorer):
     # fixed size and fixed axes, whatever the values
     a = explorer.figure()
     b = explorer.figure(w_scaling=0.0001, beta=0.99)
-    assert a.get_size_inches().tolist() == b.get_size_inches().tolist() == [6.0, 4.5]
+    assert a.get_size_inches().tolist() == b.get_size_inches().tolist() == [6.5, 4.5]
     assert a.axes[0].get_xlim() == b.axes[0].get_xlim() and a.axes[0].get_ylim() == b.axes[0].get_ylim()
     assert a.axes[0].get_ylim() == (2.0, 0.0)
     # the model curve is the steady state at the slider values
     curve = b.axes[0].lines[1].get_xdata()
     expected = CLM5()(explorer.parameters({"w_scaling": 0.0001, "beta": 0.99}), explorer.forcing)[0].numpy()
-    np.testing.assert_allclose(curve, expected)
+    np.testing.assert_allclose(curve, expected / 1000.0)  # kgC m-3
+    assert "off the chart" in " ".join(t.get_text() for t in b.axes[0].texts)  # w_scaling ~ 0 stops decay
+    assert not a.axes[0].texts
     with pytest.raises(ValueError, match="no slider"):
         explorer.figure(bio=1e-4)
 
