@@ -173,7 +173,7 @@ def transfer_matrix(params: torch.Tensor) -> torch.Tensor:
 
     ``A[i, j]`` is the fraction of pool j's outflow that enters pool i; the diagonal is -1.
     CWD splits into litter 2 (``fcwdl2``) and litter 3 (``1 - fcwdl2``) and respires nothing; of
-    every other pool the part not transferred, ``1 + sum_i A[i, j]``, is respired.
+    every other pool the part not transferred, ``-sum_i A[i, j] = 1 - sum_{i != j} A[i, j]``, is respired.
     """
     p = _named(params)
     batch = params.shape[0]
@@ -356,7 +356,7 @@ def system_matrix(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
 def heterotrophic_respiration(params: torch.Tensor, forcing: Forcing, pools: torch.Tensor) -> torch.Tensor:
     """Heterotrophic respiration [batch, 20] in gC m-3 day-1 of pools ``[batch, 7, 20]``.
 
-    Every pool respires the part of its outflow not transferred: ``sum_p (1 + sum_i A_ip) (xi K)_p X_p``.
+    Every pool respires the part of its outflow not transferred: ``sum_p (-sum_i A_ip) (xi K)_p X_p``.
     """
     respired_fraction = -transfer_matrix(params).sum(dim=1)  # [batch, 7]
     rates = decomposition_rates(params, forcing).transpose(1, 2)  # [batch, 7, 20]
