@@ -9,17 +9,23 @@ The loss
 Observations are NaN-padded ``[n_sites, max_obs]``; only finite entries count (a *masked* loss).
 SOC spans about 1e2-1e5 gC m-3 from deep to surface layers, so the scale matters:
 
-``loss="nse"`` (default)
-    ``L = mean_valid (y_hat - y)^2 / var(y_train)``, the squared error divided by the variance of
-    all training observations (one constant, computed once). For a full batch ``1 - L`` is the
-    pooled Nash-Sutcliffe efficiency, the number early stopping watches, so the optimiser works on
-    exactly what is reported. Dominated by the large near-surface values.
-``loss="log"``
-    ``L = mean_valid (log y_hat - log y)^2``: relative errors, every depth weighs the same. Needs
+``loss="log"`` (default)
+    ``L = mean_valid (log y_hat - log y)^2``: squared *relative* errors, every depth and site weighs
+    alike. It is the maximum-likelihood loss for multiplicative (log-normal) observation noise,
+    the noise of the synthetic data, and it is not dominated by a few very large values. Needs
     positive observations.
+``loss="nse"``
+    ``L = mean_valid (y_hat - y)^2 / var(y_train)``, the squared error divided by the variance of
+    all training observations (one constant, computed once), so ``1 - L`` is the pooled
+    Nash-Sutcliffe efficiency of a full batch. Dominated by the large near-surface values.
 
-With the bundled CLM5 data both recover the four most influential parameters; ``"nse"`` reaches
-a higher held-out SOC NSE, and is the default (see the training notebook for the comparison).
+Measured on the bundled example (1,215 training sites, four parameters, 120 s): both reach the
+noise floor of the held-out SOC (NSE 0.974, the NSE of the true parameters is 0.975), but
+``"log"`` recovers the parameters better (MLP head, R² efolding/tau_s3/fs1s3/w_scaling
+0.44/-0.05/0.63/0.91 against 0.07/-0.63/0.46/0.92 with ``"nse"``; KAN head 0.71/0.44/0.27/0.83
+against 0.49/-0.56/-0.30/0.49), and on a two-pool data set with a heavy tail (99th percentile
+12 times the median) ``"nse"`` did not train at all while ``"log"`` recovered efolding with R²
+0.97. Early stopping always watches the validation NSE.
 
 Everything else
 ---------------
@@ -57,7 +63,7 @@ from .metrics import nse as nse_metric
 __all__ = ["fit", "FitResult", "LOSSES"]
 
 #: names accepted by ``fit(loss=...)``
-LOSSES = ("nse", "log")
+LOSSES = ("log", "nse")
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_nse", "time")
 
@@ -142,7 +148,7 @@ class _Loss:
             if bool((finite <= 0).any()):
                 raise ValueError(
                     f"loss='log' needs positive observations; the training set has {int((finite <= 0).sum())} "
-                    "value(s) <= 0 (use loss='nse')"
+                    "value(s) <= 0; use loss='nse'"
                 )
             self.scale = 1.0
 
@@ -202,7 +208,7 @@ def fit(
     global_lr: float | None = None,
     patience: int = 30,
     min_delta: float = 0.0,
-    loss: str = "nse",
+    loss: str = "log",
     penalty_weight: float = 1.0,
     val_fraction: float = 0.1,
     seed: int = 0,
@@ -227,7 +233,7 @@ def fit(
         is one number that every site's gradient pulls on, and Adam moves it by about ``lr`` per step).
     patience, min_delta : stop after ``patience`` epochs whose validation NSE does not beat the
         best by more than ``min_delta``.
-    loss : ``"nse"`` or ``"log"`` (see the module docstring).
+    loss : ``"log"`` or ``"nse"`` (see the module docstring).
     penalty_weight : weight of ``head.penalty()`` in the objective.
     seed : seeds torch, numpy, the validation split and the minibatch order.
     device, dtype : where and in which precision to train; the BINN stays there afterwards.
@@ -291,6 +297,11 @@ def fit(
 
     n_train = len(train)
     full_batch = batch_size >= n_train
+    # minibatch boundaries; a last batch of a single site joins the one before (batch norm needs >= 2)
+    starts = list(range(0, n_train, batch_size))
+    if len(starts) > 1 and n_train - starts[-1] == 1:
+        starts.pop()
+    bounds = list(zip(starts, starts[1:] + [n_train]))
 
     def evaluate() -> tuple[float, float]:
         binn.eval()
@@ -313,12 +324,11 @@ def fit(
     for epoch in bar:
         total, count = 0.0, 0
         order = torch.arange(n_train) if full_batch else torch.randperm(n_train, generator=generator)
-        for start in range(0, n_train, batch_size):
+        for start, stop in bounds:
             if full_batch:
                 x, forcing, coords, y = x_train, forcing_train, coords_train, y_train
             else:
-                batch = order[start:start + batch_size]
-                on_device = batch.to(device)
+                on_device = order[start:stop].to(device)
                 x, forcing, coords, y = x_train[on_device], forcing_train[on_device], coords_train[on_device], y_train[on_device]
             optimiser.zero_grad(set_to_none=True)
             data_loss = objective(binn.predict(x, forcing, coords), y)

@@ -94,10 +94,20 @@ def test_same_seed_same_history(data):
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
-def test_log_loss_trains(data):
+def test_nse_loss_trains(data):
     binn = small_binn()
-    result = fit(binn, data, np.arange(80), epochs=15, batch_size=40, lr=1e-2, loss="log", progress=False)
-    assert result.history["train_loss"].iloc[-1] < 0.5 * result.history["train_loss"].iloc[0]
+    result = fit(binn, data, np.arange(80), epochs=15, batch_size=40, lr=1e-2, loss="nse", progress=False)
+    history = result.history
+    assert history["train_loss"].iloc[-1] < 0.2 * history["train_loss"].iloc[0]
+    # for a full validation batch, 1 - loss is the NSE up to the variance estimate of the training data
+    assert result.best_val_nse > 0.9
+
+
+def test_log_loss_needs_positive_observations(data):
+    bad = data.subset(np.arange(30))
+    bad.targets[0, 0] = 0.0
+    with pytest.raises(ValueError, match="loss='log' needs positive observations.*use loss='nse'"):
+        fit(small_binn(), bad, np.arange(20), progress=False)
 
 
 def test_nonfinite_loss_names_epoch_and_causes(data):
@@ -118,3 +128,10 @@ def test_bad_inputs(data):
         fit(small_binn(), data, np.arange(10), loss="mae", progress=False)
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         fit(small_binn(), data, epochs=0, progress=False)
+
+
+def test_batch_norm_head_with_a_trailing_single_site_batch(data):
+    # 34 training sites in batches of 11: the last site joins the third batch (batch norm needs >= 2)
+    binn = BINN(MLPHead(10, 1, hidden=(8,), batch_norm=True), CLM5(), learn=["efolding"])
+    result = fit(binn, data, np.arange(34), np.arange(40, 50), epochs=2, batch_size=11, progress=False)
+    assert len(result.history) == 2 and np.isfinite(result.history["val_nse"]).all()
