@@ -6,4 +6,5 @@ In a notebook: ``from binn_lite import exercises as check``.
 from ._feedback import correct, unanswered, wrong  # noqa: F401
 # one line per notebook module below (append only)
 from .matrix_model import *  # noqa: F401,F403
+from .process_models import *  # noqa: F401,F403
 from .kan_interpretation import *  # noqa: F401,F403

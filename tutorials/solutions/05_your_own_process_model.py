@@ -1,0 +1,46 @@
+# Solutions to the exercises of tutorials/05_your_own_process_model.ipynb.
+# Each "# %% exercise-<k>" section is the full replacement of the notebook cell tagged exercise-<k>;
+# it uses the objects defined earlier in the notebook (two_pool_data, train_idx, test_data, ...).
+
+# %% exercise-1
+# Exercise 1: replace the ... with your answer
+answer_1 = ParameterTable([
+    Parameter("tau", 5.0, 500.0, "yr", "turnover time at 25 C", 252.5),
+    Parameter("efolding", 0.1, 1.0, "m", "depth e-folding of decomposition", 0.55),  # 10 cm = 0.1 m
+    Parameter("input_depth", 0.05, 1.0, "m", "e-folding depth of the litter input", 0.525),  # 5 cm = 0.05 m
+])
+check.check_one_pool_table(answer_1)
+
+# %% exercise-2
+# Exercise 2: replace the ... with your answer
+class OnePoolSoilCarbon(ProcessModel):
+    """One pool in every layer: SOC_j = I_j tau / xi_j; forcing: a binn_lite.clm5.Forcing."""
+
+    parameter_table = answer_1
+
+    def forward(self, params: torch.Tensor, forcing) -> torch.Tensor:
+        """Steady-state SOC at the 20 CLM5 nodes [batch, 20] in gC m-3."""
+        p, forcing = self.parameter_table.as_dict(params), forcing.to(params.device, params.dtype)
+        z, dz = ZSOI.to(params), DZ.to(params)
+        share = torch.exp(-z / p["input_depth"][:, None]) * dz
+        inputs = forcing.litter_input.sum(dim=(1, 2))[:, None] * share / share.sum(1, keepdim=True) / dz
+        inverse_xi = torch.exp(z / p["efolding"][:, None]) / (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(1)
+        return inputs * p["tau"][:, None] * inverse_xi  # the only change: tau instead of tau_fast + h tau_slow
+
+    def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """SOC at observed depths [batch, n_obs] (m), linear between the nodes, NaN kept."""
+        return interpolate_to_depths(prediction, coords)
+
+
+answer_2 = OnePoolSoilCarbon
+check.check_one_pool_model(answer_2, two_pool_data.forcing[:4])
+
+# %% exercise-3
+# Exercise 3: replace the ... with your answer
+# input_depth and efolding trade off: the profile's shape exp(-z/d) exp(z/e) fixes only 1/e - 1/d.
+input_depth = float(two_pool_data.truth.params["input_depth"].iloc[0])  # 0.525 m at every site
+one_pool_binn = BINN(MLPHead(len(base.feature_names), 2, hidden=(32, 32)), OnePoolSoilCarbon(),
+                     learn=["tau", "efolding"], fixed={"input_depth": input_depth})
+fit(one_pool_binn, two_pool_data, train_idx, epochs=40, batch_size=25, lr=1e-2, loss="log", patience=40, seed=0)
+answer_3 = one_pool_binn
+check.check_one_pool_recovery(answer_3, test_data)
