@@ -246,3 +246,10 @@ def test_recovery_wrong(two_pool_data, capsys):
     wrong_depth = trained(two_pool_data, OnePool(), ["tau", "efolding"], {"input_depth": 0.15}, epochs=15)
     assert check.check_one_pool_recovery(wrong_depth, test) is False
     assert "input_depth is fixed at 0.15 m but the data were made with 0.525 m" in said(capsys)
+    # input_depth learned as well: a good fit, but efolding and input_depth trade off
+    everything = trained(two_pool_data, OnePool(), ["tau", "efolding", "input_depth"])
+    assert check.check_one_pool_recovery(everything, test) is False
+    assert "trade off" in said(capsys)
+    # one epoch is not enough
+    assert check.check_one_pool_recovery(trained(two_pool_data, OnePool(), ["tau", "efolding"], epochs=1), test) is False
+    assert "train longer" in said(capsys)

@@ -272,5 +272,6 @@ def check_one_pool_recovery(answer: Any, test_data: Any, threshold: float = 0.8)
         if "input_depth" in truth and not np.allclose(fixed, truth["input_depth"].to_numpy(), rtol=1e-6):
             hints.append(f"input_depth is fixed at {fixed:g} m but the data were made with "
                          f"{float(truth['input_depth'].iloc[0]):g} m")
-    hints.append("train longer or with a larger learning rate, and check fit's validation NSE (> 0.9)")
+    if not hints:
+        hints.append("train longer or with a larger learning rate, and check fit's validation NSE (> 0.9)")
     return wrong(f"{summary}, below {threshold}: " + "; ".join(hints))
