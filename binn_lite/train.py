@@ -45,11 +45,12 @@ Everything else
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -166,6 +167,22 @@ class _Loss:
         return (residual.pow(2) * mask).sum() / count / self.scale
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``torch.set_num_threads(n)`` (nothing if ``n`` is None), then restore."""
+    if n is None:
+        yield
+        return
+    if int(n) < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {n}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _gradients_finite(params: Sequence[Tensor]) -> bool:
     """True when every gradient entry is finite (one reduction per tensor, no copy)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -217,6 +234,7 @@ def fit(
     progress: bool = True,
     max_seconds: float | None = None,
     refit_normalizer: bool = True,
+    num_threads: int | None = None,
 ) -> FitResult:
     """Train ``binn`` on ``dataset`` in place and return the history.
 
@@ -241,6 +259,9 @@ def fit(
     max_seconds : stop (keeping the best weights) once training has run this long.
     refit_normalizer : fit a new normalizer on the training sites (False keeps ``binn.normalizer``,
         e.g. to continue training).
+    num_threads : CPU threads for torch during training (restored afterwards); None leaves torch's
+        setting. One thread is often fastest for these small batches, and much faster on a busy
+        machine: on 2 shared cores an epoch of the example took 0.27 s with 1 thread, 4 s with 2.
 
     Returns
     -------
@@ -252,106 +273,120 @@ def fit(
     for name, value in (("lr", lr), ("global_lr", lr if global_lr is None else global_lr)):
         if not value > 0:
             raise ValueError(f"{name} must be > 0, got {value}")
+    with _torch_threads(num_threads):
+        return _fit(binn, dataset, train_idx, val_idx, epochs=int(epochs), batch_size=int(batch_size), lr=lr,
+                    weight_decay=weight_decay, global_lr=10 * lr if global_lr is None else global_lr,
+                    patience=int(patience), min_delta=min_delta, loss=loss, penalty_weight=penalty_weight,
+                    val_fraction=val_fraction, seed=seed, device=torch.device(device), dtype=dtype,
+                    progress=progress, max_seconds=max_seconds, refit_normalizer=refit_normalizer)
+
+
+class _Sites(NamedTuple):
+    """Network inputs, forcing, coordinates and targets of a set of sites, ready on the device."""
+
+    x: Tensor
+    forcing: Any
+    coords: Tensor
+    y: Tensor
+
+    def take(self, index: Tensor) -> "_Sites":
+        return _Sites(self.x[index], self.forcing[index], self.coords[index], self.y[index])
+
+
+def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of the minibatches; a last batch of one site joins the one before (batch norm)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
+def _fit(binn: BINN, dataset: Any, train_idx: Any, val_idx: Any, *, epochs: int, batch_size: int, lr: float,
+         weight_decay: float, global_lr: float, patience: int, min_delta: float, loss: str, penalty_weight: float,
+         val_fraction: float, seed: int, device: torch.device, dtype: torch.dtype, progress: bool,
+         max_seconds: float | None, refit_normalizer: bool) -> FitResult:
     start_time = time.perf_counter()
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    device = torch.device(device)
 
-    train, val = _split(dataset, train_idx, val_idx, val_fraction, rng)
+    # -- data: split, normalise, and move everything the loop touches to the device once --------
+    train, val = _split(dataset, train_idx, val_idx, val_fraction, np.random.default_rng(seed))
     if refit_normalizer or binn.normalizer is None:
         binn.normalizer = dataset.fit_normalizer(train)
-    n_inputs = getattr(binn.head, "n_inputs", None)
-    n_features = len(binn.normalizer.feature_names)
-    if n_inputs is not None and n_inputs != n_features:
-        raise ValueError(
-            f"the head takes {n_inputs} inputs but the dataset has {n_features} features "
-            f"({', '.join(binn.normalizer.feature_names)})"
-        )
-
-    # everything the loop touches is prepared once, on the device, in the training dtype
+    n_inputs, names = getattr(binn.head, "n_inputs", None), binn.normalizer.feature_names
+    if n_inputs is not None and n_inputs != len(names):
+        raise ValueError(f"the head takes {n_inputs} inputs but the dataset has {len(names)} features "
+                         f"({', '.join(names)})")
     binn.to(device=device, dtype=dtype)
     features = binn.features(dataset).to(device=device, dtype=dtype)
 
-    def prepare(index: np.ndarray):
-        positions = torch.as_tensor(index, dtype=torch.long)
-        return (features[positions.to(device)], dataset.forcing[positions].to(device=device, dtype=dtype),
-                dataset.coords[positions].to(device=device, dtype=dtype),
-                dataset.targets[positions].to(device=device, dtype=dtype))
+    def sites(index: np.ndarray) -> _Sites:
+        rows = torch.as_tensor(index, dtype=torch.long)
+        return _Sites(features[rows.to(device)], dataset.forcing[rows].to(device=device, dtype=dtype),
+                      dataset.coords[rows].to(device=device, dtype=dtype),
+                      dataset.targets[rows].to(device=device, dtype=dtype))
 
-    x_train, forcing_train, coords_train, y_train = prepare(train)
-    x_val, forcing_val, coords_val, y_val = prepare(val)
-    objective = _Loss(loss, y_train)
-    if not bool(torch.isfinite(y_val).any()):
+    training, validation = sites(train), sites(val)
+    objective = _Loss(loss, training.y)
+    if not bool(torch.isfinite(validation.y).any()):
         raise ValueError("the validation sites have no finite observation")
 
-    head_params = [p for p in binn.head.parameters() if p.requires_grad]
-    other = [p for p in binn.process_model.parameters() if p.requires_grad]
-    groups = [{"params": head_params + other, "weight_decay": weight_decay}]
+    # -- optimiser: weight decay on the head only ---------------------------------------------------
+    network = [p for p in (*binn.head.parameters(), *binn.process_model.parameters()) if p.requires_grad]
+    groups = [{"params": network, "weight_decay": weight_decay}]
     if binn.global_names:
-        groups.append({"params": [binn.global_logits], "weight_decay": 0.0,
-                       "lr": 10 * lr if global_lr is None else global_lr})
+        groups.append({"params": [binn.global_logits], "weight_decay": 0.0, "lr": global_lr})
     optimiser = torch.optim.AdamW(groups, lr=lr)
     trainable = [p for group in groups for p in group["params"]]
 
-    n_train = len(train)
-    full_batch = batch_size >= n_train
-    # minibatch boundaries; a last batch of a single site joins the one before (batch norm needs >= 2)
-    starts = list(range(0, n_train, batch_size))
-    if len(starts) > 1 and n_train - starts[-1] == 1:
-        starts.pop()
-    bounds = list(zip(starts, starts[1:] + [n_train]))
+    def fail(what: str, epoch: int) -> RuntimeError:
+        bar.close()
+        return RuntimeError(_nonfinite_message(what, epoch, binn, lr, dtype))
 
-    def evaluate() -> tuple[float, float]:
+    def train_epoch(epoch: int) -> float:
+        """One pass over the training sites; the mean data loss of its minibatches, weighted by size."""
+        binn.train()
+        full_batch = batch_size >= len(train)
+        order = None if full_batch else torch.randperm(len(train), generator=generator).to(device)
+        total, count = 0.0, 0
+        for start, stop in _batches(len(train), batch_size):
+            batch = training if full_batch else training.take(order[start:stop])
+            optimiser.zero_grad(set_to_none=True)
+            data_loss = objective(binn.predict(batch.x, batch.forcing, batch.coords), batch.y)
+            value = data_loss + penalty_weight * binn.penalty() if penalty_weight else data_loss
+            if not bool(torch.isfinite(value)):
+                raise fail("the training loss", epoch)
+            value.backward()
+            if not _gradients_finite(trainable):
+                raise fail("the gradient", epoch)
+            optimiser.step()
+            total += float(data_loss.detach()) * (stop - start)
+            count += stop - start
+        return total / count
+
+    def evaluate(epoch: int) -> tuple[float, float]:
+        """Validation loss and pooled NSE (in the unit of the observations)."""
         binn.eval()
         with torch.no_grad():
-            pred = binn.predict(x_val, forcing_val, coords_val)
-            val_loss = float(objective(pred, y_val))
-        binn.train()
-        finite = torch.isfinite(y_val)
-        if not bool(torch.isfinite(pred[finite]).all()):
-            return val_loss, float("nan")
-        return val_loss, nse_metric(pred, y_val)
+            pred = binn.predict(validation.x, validation.forcing, validation.coords)
+        if not bool(torch.isfinite(pred[torch.isfinite(validation.y)]).all()):
+            raise fail("the validation prediction", epoch)
+        return float(objective(pred, validation.y)), nse_metric(pred, validation.y)
 
+    # -- the loop: early stopping on the validation NSE, best weights kept --------------------------
     from tqdm.auto import tqdm
 
     rows: list[dict[str, float]] = []
-    best_nse, best_epoch, best_state, waited = -math.inf, 0, None, 0
-    stopped_early = False
-    binn.train()
-    bar = tqdm(range(1, int(epochs) + 1), desc="fit", disable=not progress, leave=True)
+    best_nse, best_epoch, best_state, waited, stopped_early = -math.inf, 0, None, 0, False
+    bar = tqdm(range(1, epochs + 1), desc="fit", disable=not progress, leave=True)
     for epoch in bar:
-        total, count = 0.0, 0
-        order = torch.arange(n_train) if full_batch else torch.randperm(n_train, generator=generator)
-        for start, stop in bounds:
-            if full_batch:
-                x, forcing, coords, y = x_train, forcing_train, coords_train, y_train
-            else:
-                on_device = order[start:stop].to(device)
-                x, forcing, coords, y = x_train[on_device], forcing_train[on_device], coords_train[on_device], y_train[on_device]
-            optimiser.zero_grad(set_to_none=True)
-            data_loss = objective(binn.predict(x, forcing, coords), y)
-            objective_value = data_loss + penalty_weight * binn.penalty() if penalty_weight else data_loss
-            if not bool(torch.isfinite(objective_value)):
-                bar.close()
-                raise RuntimeError(_nonfinite_message("the training loss", epoch, binn, lr, dtype))
-            objective_value.backward()
-            if not _gradients_finite(trainable):
-                bar.close()
-                raise RuntimeError(_nonfinite_message("the gradient", epoch, binn, lr, dtype))
-            optimiser.step()
-            total += float(data_loss.detach()) * len(y)
-            count += len(y)
-        train_loss = total / count
-        val_loss, val_nse = evaluate()
-        if not math.isfinite(val_nse):
-            bar.close()
-            raise RuntimeError(_nonfinite_message("the validation prediction", epoch, binn, lr, dtype))
+        train_loss = train_epoch(epoch)
+        val_loss, val_nse = evaluate(epoch)
         elapsed = time.perf_counter() - start_time
         rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_nse": val_nse,
                      "time": elapsed})
-        if val_nse > best_nse + min_delta or best_state is None:
+        if best_state is None or val_nse > best_nse + min_delta:
             best_nse, best_epoch, waited = val_nse, epoch, 0
             best_state = copy.deepcopy(binn.state_dict())
         else:
@@ -363,6 +398,6 @@ def fit(
     bar.close()
     binn.load_state_dict(best_state)
     binn.eval()
-    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-    return FitResult(history=history, best_epoch=best_epoch, best_val_nse=best_nse, train_idx=train,
-                     val_idx=val, stopped_early=stopped_early, seconds=time.perf_counter() - start_time)
+    return FitResult(history=pd.DataFrame(rows, columns=list(HISTORY_COLUMNS)), best_epoch=best_epoch,
+                     best_val_nse=best_nse, train_idx=train, val_idx=val, stopped_early=stopped_early,
+                     seconds=time.perf_counter() - start_time)

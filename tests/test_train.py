@@ -135,3 +135,14 @@ def test_batch_norm_head_with_a_trailing_single_site_batch(data):
     binn = BINN(MLPHead(10, 1, hidden=(8,), batch_norm=True), CLM5(), learn=["efolding"])
     result = fit(binn, data, np.arange(34), np.arange(40, 50), epochs=2, batch_size=11, progress=False)
     assert len(result.history) == 2 and np.isfinite(result.history["val_nse"]).all()
+
+
+def test_num_threads_is_restored(data):
+    torch.set_num_threads(2)
+    try:
+        fit(small_binn(), data, np.arange(20), epochs=1, num_threads=1, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    with pytest.raises(ValueError, match="num_threads"):
+        fit(small_binn(), data, np.arange(20), epochs=1, num_threads=0, progress=False)
