@@ -14,6 +14,7 @@ from binn_lite.clm5 import CLM5
 from binn_lite.data import make_synthetic
 from binn_lite.dataset import SiteDataset, Truth
 from binn_lite.heads import MLPHead
+from binn_lite.interpret import pd_importance, retrieval_score
 from binn_lite.metrics import recovery_table
 from binn_lite.models import Q10Respiration, TemperatureForcing, make_q10_synthetic
 from binn_lite.process import ProcessModel
@@ -94,6 +95,10 @@ def test_q10_fit_recovers_global_q10_and_rb():
     params, _ = binn.predict_dataset(ds)
     assert recovery_table(params[["rb"]], ds.truth.params).loc["rb", "r2"] > 0.95
     assert params["q10"].nunique() == 1
+    # interpretation works unchanged: partial dependence of the head finds rb's two drivers
+    importance = pd_importance(binn.head, binn.features(ds), names=ds.feature_names, out_names=binn.learned)
+    _, summary = retrieval_score(importance, ds.truth.drivers)
+    assert summary["text"] == "2/2"
 
 
 # -- two-pool ------------------------------------------------------------------------------------

@@ -137,10 +137,11 @@ def test_batch_norm_head_with_a_trailing_single_site_batch(data):
     assert len(result.history) == 2 and np.isfinite(result.history["val_nse"]).all()
 
 
-def test_num_threads_is_restored(data):
+def test_num_threads_is_restored_and_progress_bar_shows_the_loss(data, capsys):
     torch.set_num_threads(2)
     try:
-        fit(small_binn(), data, np.arange(20), epochs=1, num_threads=1, progress=False)
+        fit(small_binn(), data, np.arange(20), epochs=1, num_threads=1, progress=True)
+        assert "loss=" in capsys.readouterr().err
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
