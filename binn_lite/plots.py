@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .metrics import nse, r2
 
@@ -62,7 +63,8 @@ def plot_observed_vs_predicted(observed: Any, predicted: Any, depth: Any | None 
     valid = np.isfinite(obs) & np.isfinite(pred) & (obs > 0) & (pred > 0)
     fig, ax = plt.subplots(figsize=(5, 4.6), constrained_layout=True)
     colour = _numpy(depth).reshape(-1)[valid] if depth is not None else None
-    points = ax.scatter(obs[valid], pred[valid], c=colour, s=6, alpha=0.5, cmap="viridis_r", lw=0)
+    points = ax.scatter(obs[valid], pred[valid], c=colour, s=6, alpha=0.5, lw=0,
+                        cmap="viridis_r" if depth is not None else None)
     if depth is not None:
         fig.colorbar(points, ax=ax, label="depth (m)")
     low, high = np.min([obs[valid].min(), pred[valid].min()]), np.max([obs[valid].max(), pred[valid].max()])
@@ -93,6 +95,7 @@ def plot_profiles(depth: Any, observed: Any, predicted: Any, labels: Sequence[st
         ax.plot(predicted[i][keep], depth[i][keep], "x", color="tab:blue", label="predicted")
         ax.plot(observed[i][keep], depth[i][keep], "o", mfc="none", color="k", label="observed")
         ax.set(title=str(labels[i]), xlabel=f"SOC ({unit})", xscale="log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges: no overlapping minor labels
     axes[0, 0].set_ylabel("depth (m)")
     axes[0, 0].invert_yaxis()
     axes[0, 0].legend(loc="lower left", fontsize=8)
