@@ -115,6 +115,8 @@ def _split(dataset: Any, train_idx: Any, val_idx: Any, val_fraction: float,
     train = np.arange(n) if train_idx is None else _positions(train_idx, n, "train_idx")
     if val_idx is not None:
         val = _positions(val_idx, n, "val_idx")
+        if train_idx is None:  # every site that is not for validation
+            train = np.setdiff1d(train, val)
         overlap = np.intersect1d(train, val)
         if overlap.size:
             raise ValueError(f"{overlap.size} site(s) are in both train_idx and val_idx, e.g. position {overlap[0]}")
@@ -242,8 +244,9 @@ def fit(
     ----------
     binn : the BINN to train (its head and global parameters change in place).
     dataset : a :class:`~binn_lite.dataset.SiteDataset` with the process model's forcing.
-    train_idx, val_idx : site positions (int arrays, lists, boolean masks). Default: all sites for
-        training, 10 % of them (``val_fraction``) held out at random for early stopping.
+    train_idx, val_idx : site positions (int arrays, lists, boolean masks). Default: all sites (all
+        but ``val_idx``) for training, 10 % of them (``val_fraction``) held out at random for early
+        stopping when ``val_idx`` is not given.
     epochs : maximum number of passes over the training sites.
     batch_size : sites per gradient step (``>= len(train)`` gives full-batch gradient descent).
     lr, weight_decay : AdamW settings for the head.

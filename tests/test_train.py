@@ -120,6 +120,8 @@ def test_nonfinite_loss_names_epoch_and_causes(data):
 
 
 def test_bad_inputs(data):
+    result = fit(small_binn(), data, val_idx=np.arange(100, 120), epochs=1, progress=False)
+    np.testing.assert_array_equal(result.train_idx, np.arange(100))
     with pytest.raises(ValueError, match="both train_idx and val_idx"):
         fit(small_binn(), data, np.arange(10), np.arange(5, 15), progress=False)
     with pytest.raises(ValueError, match="takes 3 inputs"):
