@@ -44,18 +44,14 @@ def preset_parameters(process_model: ProcessModel, preset: str) -> tuple[str, ..
     """Names of a named parameter preset of ``process_model``.
 
     ``"all"``: every parameter of the table. ``"most_influential"``: the model's
-    ``most_influential`` attribute if it has one; for CLM5 :data:`binn_lite.clm5.MOST_INFLUENTIAL`.
+    ``most_influential`` attribute (:class:`~binn_lite.process.ProcessModel`; for CLM5
+    :data:`binn_lite.clm5.MOST_INFLUENTIAL`).
     """
     table = process_model.parameter_table
     if preset == "all":
         return table.names
     if preset == "most_influential":
-        names = getattr(process_model, "most_influential", None)
-        if names is None:
-            from .clm5 import CLM5, MOST_INFLUENTIAL
-
-            if isinstance(process_model, CLM5):
-                names = MOST_INFLUENTIAL
+        names = process_model.most_influential
         if names is None:
             raise ValueError(
                 f"{type(process_model).__name__} defines no 'most_influential' parameters; "

@@ -407,6 +407,7 @@ class CLM5(ProcessModel):
     """
 
     parameter_table = CLM5_PARAMETERS
+    most_influential = MOST_INFLUENTIAL
 
     def __init__(self, solver: str = "block"):
         super().__init__()

@@ -10,8 +10,8 @@ differentiable :class:`torch.nn.Module` that says
    as NaN-padded coordinates ``[batch, n_obs]`` (depths, times, ...), and ``observe`` returns the
    prediction at those coordinates with NaN kept where the coordinate is NaN.
 
-CLM5 (:class:`binn_lite.clm5.CLM5`), the Q10 respiration model and the two-pool soil model in
-:mod:`binn_lite.models` all implement it, so BINN, training, metrics and interpretation work on
+CLM5 (:class:`binn_lite.clm5.CLM5`), the Q10 respiration model (:mod:`binn_lite.models`) and the
+two-pool soil model (:mod:`binn_lite.two_pool`, the template to copy) all implement it, so BINN, training, metrics and interpretation work on
 each unchanged. The forcing object is the model's own business; the training loop only needs
 ``len(forcing)``, ``forcing[site_index]`` and ``forcing.to(device=..., dtype=...)``.
 """
@@ -30,6 +30,8 @@ class ProcessModel(torch.nn.Module):
     """Base class of a differentiable process model (see the module docstring)."""
 
     parameter_table: ClassVar[ParameterTable]
+    #: names learned by ``BINN(..., learn="most_influential")``; ``None``: the model has no preset
+    most_influential: ClassVar[tuple[str, ...] | None] = None
 
     def forward(self, params: torch.Tensor, forcing: Any) -> torch.Tensor:
         """Prediction ``[batch, ...]`` from physical parameters ``[batch, n_params]``."""
