@@ -239,6 +239,7 @@ class AMChains:
     acceptance : ``[sites, chains]`` acceptance rate after burn-in.
     burn_acceptance : ``[sites, chains]`` acceptance rate during burn-in.
     proposal_cov : ``[sites, d, d]`` the frozen proposal covariance ``lambda_s^2 Sigma_s``.
+    n_sample : iterations run after burn-in (fewer than asked if ``stop`` ended the run).
     """
 
     samples: Tensor
@@ -246,6 +247,7 @@ class AMChains:
     acceptance: Tensor
     burn_acceptance: Tensor
     proposal_cov: Tensor
+    n_sample: int
 
 
 def _adaptation_ends(n_burn: int, first_window: int, final_fraction: float = 0.2) -> list[int]:
@@ -276,6 +278,8 @@ def adaptive_metropolis(
     epsilon: float = 1e-10,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    stop: Callable[[Tensor], bool] | None = None,
+    check_every: int = 1000,
 ) -> AMChains:
     """Adaptive Metropolis for many independent targets at once, inside the unit cube.
 
@@ -284,22 +288,25 @@ def adaptive_metropolis(
     log_density : maps states ``[sites, chains, d]`` in ``[0, 1]^d`` to log densities
         ``[sites, chains]`` (``-inf`` allowed); called once per iteration for everything.
     initial : starting states ``[sites, chains, d]`` inside the unit cube.
-    n_burn : adaptation (burn-in) iterations, discarded. ``n_sample``: iterations after burn-in,
-        every ``thin``-th kept.
+    n_burn : adaptation (burn-in) iterations, discarded. ``n_sample``: iterations after burn-in
+        (the most, if ``stop`` is given), every ``thin``-th kept.
     initial_scale : standard deviation of the first, isotropic proposal (unit space).
     target_acceptance : acceptance rate the scale ``lambda_s`` is steered to during burn-in.
     first_window : length of the first covariance-adaptation window (later ones double).
     epsilon : ridge ``eps`` added to every empirical covariance (keeps it positive definite).
     generator : torch random generator (reproducibility).
     progress : show a tqdm progress bar.
+    stop : optional convergence test, called every ``check_every`` iterations after burn-in with
+        the samples kept so far ``[sites, chains, kept, d]``; sampling ends when it returns True.
 
     See the module docstring for the algorithm. States outside the unit cube are rejected without
     looking at ``log_density`` (it is still evaluated at a clamped copy, to keep one call per step).
     """
     if initial.ndim != 3:
         raise ValueError(f"initial states must be [sites, chains, d]; got shape {tuple(initial.shape)}")
-    if n_burn < 0 or n_sample < 1 or thin < 1:
-        raise ValueError(f"need n_burn >= 0, n_sample >= 1, thin >= 1; got {n_burn}, {n_sample}, {thin}")
+    if n_burn < 0 or n_sample < 1 or thin < 1 or check_every < 1:
+        raise ValueError(f"need n_burn >= 0, n_sample >= 1, thin >= 1, check_every >= 1; got "
+                         f"{n_burn}, {n_sample}, {thin}, {check_every}")
     if not bool(((initial >= 0) & (initial <= 1)).all()):
         raise ValueError("initial states must lie in the unit cube [0, 1]^d")
     n_sites, n_chains, d = initial.shape
@@ -329,6 +336,7 @@ def adaptive_metropolis(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_burn + n_sample, desc="MCMC", disable=not progress, leave=False)
+    done = n_sample
     for it in range(n_burn + n_sample):
         burning = it < n_burn
         z = torch.randn(n_sites, n_chains, d, generator=generator, dtype=dtype, device=device)
@@ -366,12 +374,17 @@ def adaptive_metropolis(
             if (k + 1) % thin == 0 and k // thin < n_kept:
                 samples[:, :, k // thin] = x
                 kept_lp[:, :, k // thin] = lp
+            if stop is not None and (k + 1) % check_every == 0 and k + 1 < n_sample:
+                if stop(samples[:, :, : (k + 1) // thin]):
+                    done = k + 1
+                    break
         bar.update(1)
     bar.close()
+    samples, kept_lp = samples[:, :, : done // thin], kept_lp[:, :, : done // thin]
     scale = torch.exp(log_lambda)[:, None, None]
     proposal_cov = (scale * chol) @ (scale * chol).transpose(1, 2)
-    return AMChains(samples=samples, log_density=kept_lp, acceptance=accepted / n_sample,
-                    burn_acceptance=accepted_burn / max(n_burn, 1), proposal_cov=proposal_cov)
+    return AMChains(samples=samples, log_density=kept_lp, acceptance=accepted / done,
+                    burn_acceptance=accepted_burn / max(n_burn, 1), proposal_cov=proposal_cov, n_sample=done)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,7 +461,8 @@ class MCMCResult:
     log_posterior : ``[sites, chains, kept]``.
     acceptance, burn_acceptance : ``[sites, chains]`` acceptance rates after / during burn-in.
     proposal_cov : ``[sites, d, d]`` frozen proposal covariance (unit space).
-    n_burn, n_sample, thin, sigma : the settings used.
+    n_burn, thin, sigma : the settings used. ``n_sample``: iterations run after burn-in (with a
+        convergence target, where the run stopped).
     seconds : wall time of the sampling (model calls included).
     n_model_calls : process-model calls (one per iteration, all sites and chains at once).
     """
@@ -532,6 +546,9 @@ def per_site_mcmc(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
+    rhat_target: float | None = None,
+    rhat_share: float = 1.0,
+    check_every: int = 1000,
     **sampler_kwargs: Any,
 ) -> MCMCResult:
     """PRODA-style Bayesian calibration: adaptive Metropolis at every site of ``dataset[index]``.
@@ -544,11 +561,16 @@ def per_site_mcmc(
     learn : the sampled parameters (default the four most influential); uniform prior on their
         table ranges. ``fixed``: physical values of the others (default: table defaults).
     n_chains : chains per site, started at independent uniform points.
-    n_burn, n_sample, thin : burn-in (adaptation) iterations, kept iterations, thinning.
+    n_burn, n_sample, thin : burn-in (adaptation) iterations, iterations after burn-in (the
+        most, with ``rhat_target``), thinning.
     sigma : standard deviation of log SOC (see :data:`LOG_SOC_SIGMA` and the module docstring).
     seed : seeds the chains' starting points and proposals.
     dtype : precision of the model evaluations (float32 is ample for a log-likelihood).
     progress : tqdm progress bar. ``sampler_kwargs`` go to :func:`adaptive_metropolis`.
+    rhat_target, rhat_share, check_every : run until converged: every ``check_every`` iterations
+        after burn-in, stop once a share of at least ``rhat_share`` of all (site, parameter) pairs
+        has split R-hat below ``rhat_target`` (on all samples kept so far); ``n_sample`` is the cap.
+        ``MCMCResult.n_sample`` says how many iterations were run. ``None``: always ``n_sample``.
 
     One process-model call per iteration evaluates all ``sites x chains`` states at once.
     """
@@ -603,14 +625,25 @@ def per_site_mcmc(
         prediction = process_model.predict(full, forcing, coords)
         return log_likelihood(prediction, targets, sigma).to(torch.float64).reshape(n_sites, n_chains)
 
+    stop = None
+    if rhat_target is not None:
+        if not rhat_target > 1.0 or not 0.0 < rhat_share <= 1.0:
+            raise ValueError(f"need rhat_target > 1 and 0 < rhat_share <= 1; got {rhat_target}, {rhat_share}")
+
+        def stop(kept: Tensor) -> bool:
+            if kept.shape[2] < 4:
+                return False
+            rhat = split_rhat(kept.permute(0, 3, 1, 2))
+            return float((rhat < rhat_target).to(torch.float64).mean()) >= rhat_share
+
     generator = torch.Generator().manual_seed(int(seed))
     initial = torch.rand(n_sites, n_chains, len(names), generator=generator, dtype=torch.float64)
     start = time.perf_counter()
     chains = adaptive_metropolis(log_posterior, initial, n_burn, n_sample, thin=thin, generator=generator,
-                                 progress=progress, **sampler_kwargs)
+                                 progress=progress, stop=stop, check_every=check_every, **sampler_kwargs)
     seconds = time.perf_counter() - start
     return MCMCResult(site_ids=data.site_ids, names=names, table=sampled, samples=chains.samples,
                       log_posterior=chains.log_density, acceptance=chains.acceptance,
                       burn_acceptance=chains.burn_acceptance, proposal_cov=chains.proposal_cov,
-                      n_burn=n_burn, n_sample=n_sample, thin=thin, sigma=float(sigma), seconds=seconds,
+                      n_burn=n_burn, n_sample=chains.n_sample, thin=thin, sigma=float(sigma), seconds=seconds,
                       n_model_calls=calls)

@@ -171,6 +171,23 @@ def test_adaptive_metropolis_samples_a_correlated_gaussian():
     assert float(split_rhat(out.samples.permute(0, 3, 1, 2)).max()) < 1.05
 
 
+def test_adaptive_metropolis_stops_when_the_convergence_test_passes():
+    seen = []
+
+    def stop(kept):
+        seen.append(kept.shape[2])
+        return len(seen) == 2
+
+    def log_density(x):
+        return -0.5 * ((x - 0.5) / 0.1).pow(2).sum(dim=-1)
+
+    g = torch.Generator().manual_seed(3)
+    out = adaptive_metropolis(log_density, torch.full((2, 3, 2), 0.5, dtype=torch.float64), 100, 5000,
+                              thin=2, generator=g, stop=stop, check_every=150)
+    assert seen == [75, 150]  # kept samples so far, at iterations 150 and 300 after burn-in
+    assert out.n_sample == 300 and out.samples.shape == (2, 3, 150, 2) and out.log_density.shape == (2, 3, 150)
+
+
 def test_adaptive_metropolis_rejects_proposals_outside_the_unit_cube():
     # a flat density whose mass piles against the bound u = 0: no sample may leave [0, 1]
     def log_density(x):
