@@ -8,3 +8,4 @@ from ._feedback import correct, unanswered, wrong  # noqa: F401
 from .matrix_model import *  # noqa: F401,F403
 from .process_models import *  # noqa: F401,F403
 from .kan_interpretation import *  # noqa: F401,F403
+from .binn_training import *  # noqa: F401,F403
