@@ -435,8 +435,8 @@ def run_notebook(context: Any, server: JupyterLabServer, relative_path: str,
     """Open, run, save and check one notebook; take screenshots.
 
     The page is closed and the notebook's kernel shut down afterwards, unless
-    ``keep_open`` (the caller then owns ``run.page`` and must close it and call
-    ``server.shutdown_sessions(relative_path)``).  Failures of the notebook
+    ``keep_open`` (the caller then owns ``run.page`` and closes it with
+    :func:`close_kept_page`).  Failures of the notebook
     are returned in ``run.problems``; only harness failures raise.
     """
     stem = Path(relative_path).stem
@@ -466,13 +466,13 @@ def run_notebook(context: Any, server: JupyterLabServer, relative_path: str,
         with contextlib.suppress(Exception):  # evidence for the reviewer, if possible
             page.screenshot(path=str(screenshot_dir / f"{stem}-harness-error.png"))
         page.close()
-        server.shutdown_sessions(relative_path)
+        server.shutdown_session_soon(relative_path)
         raise
     if keep_open:
         run.page = page
     else:
         page.close()
-        server.shutdown_sessions(relative_path)
+        server.shutdown_session_soon(relative_path)
     return run
 
 
@@ -484,7 +484,7 @@ def close_kept_page(server: JupyterLabServer, run: NotebookRun) -> None:
         run.page.close()
     finally:
         run.page = None
-        server.shutdown_sessions(run.name)
+        server.shutdown_session_soon(run.name)
 
 
 # ---------------------------------------------------------------------------

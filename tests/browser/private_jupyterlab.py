@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -160,6 +161,7 @@ class JupyterLabServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.work_dir / "jupyterlab.log"
         self.runtime_dir = self.work_dir / "runtime"
+        self._shutdowns: list[threading.Thread] = []
 
     # -- set-up -------------------------------------------------------------
 
@@ -321,7 +323,21 @@ class JupyterLabServer:
         """Delete sessions (and so their kernels): one notebook's, or all."""
         for session in self.api("GET", "/api/sessions"):
             if relative_path is None or session.get("path") == relative_path:
-                self.api("DELETE", f"/api/sessions/{session['id']}")
+                self.api("DELETE", f"/api/sessions/{session['id']}", timeout_s=30)
+
+    def shutdown_session_soon(self, relative_path: str) -> None:
+        """Like :meth:`shutdown_sessions` for one notebook, in a background
+        thread: a kernel's polite shutdown takes ~3 s, which the next notebook
+        need not wait for.  :meth:`stop` waits for these threads."""
+        def shut_down() -> None:
+            try:
+                self.shutdown_sessions(relative_path)
+            except (OSError, urllib.error.URLError, ValueError):
+                pass  # stop() kills whatever is left
+
+        thread = threading.Thread(target=shut_down, name=f"shutdown {relative_path}", daemon=True)
+        thread.start()
+        self._shutdowns.append(thread)
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -360,6 +376,9 @@ class JupyterLabServer:
         process = self.process
         if process is None:
             return
+        for thread in self._shutdowns:
+            thread.join(timeout=timeout_s)
+        self._shutdowns.clear()
         if process.poll() is None:
             try:
                 for kernel in self.api("GET", "/api/kernels", timeout_s=5):
