@@ -202,8 +202,8 @@ def fit_global(dataset: Any, train_idx: Any = None, val_idx: Any = None, *,
     from .train import fit
 
     binn = global_binn(process_model, learn, fixed)
-    n = len(dataset) if train_idx is None else len(np.atleast_1d(np.asarray(train_idx)))
-    result = fit(binn, dataset, train_idx, val_idx, epochs=epochs, batch_size=max(1, n), lr=lr,
+    # a batch as large as the whole data set: every step sees all training sites
+    result = fit(binn, dataset, train_idx, val_idx, epochs=epochs, batch_size=max(1, len(dataset)), lr=lr,
                  global_lr=lr, loss=loss, patience=patience, progress=progress, **fit_kwargs)
     return binn, result
 

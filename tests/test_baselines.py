@@ -19,6 +19,7 @@ from binn_lite.baselines import (
     pure_nn,
     split_rhat,
 )
+from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL, ZSOI
 from binn_lite.data import make_synthetic
 from binn_lite.dataset import SiteDataset
@@ -82,14 +83,19 @@ def test_node_profile_is_ten_to_the_parameters_interpolated_like_clm5():
         NodeProfile(3.0, 3.0)
 
 
-def test_pure_nn_learns_a_simple_profile():
+def test_pure_nn_learns_a_simple_profile(tmp_path):
     ds = make_synthetic(48, seed=4, noise=0.0)
     net = pure_nn(len(ds.feature_names), hidden=(64, 64), seed=0)
     train, val = np.arange(40), np.arange(40, 48)
     fit(net, ds, train, val, epochs=400, patience=400, lr=1e-2, batch_size=40, loss="log", progress=False)
-    _, soc = net.predict_dataset(ds.subset(train))
+    params, soc = net.predict_dataset(ds.subset(train))
     assert nse(soc, ds.subset(train).soc) > 0.9
     assert nse(torch.log(soc), torch.log(ds.subset(train).soc)) > 0.9
+    assert list(params.columns) == [f"log10_soc_{i:02d}" for i in range(1, 21)]
+    # saved and loaded like any BINN
+    again = BINN.load(net.save(tmp_path / "pure_nn.pt"))
+    assert isinstance(again.process_model, NodeProfile)
+    torch.testing.assert_close(again.predict_dataset(ds.subset(train))[1], soc, equal_nan=True)
 
 
 # ---------------------------------------------------------------------------------------------
