@@ -64,8 +64,9 @@ test: install
 	else \
 		echo "browser tests: SKIPPED, no Chromium at $(CHROMIUM) (install Debian's 'chromium' package to run them)"; \
 	fi
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+	OMP_NUM_THREADS=1 BINN_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
 		--ignore-glob='tests/*.ipynb' --ignore-glob='tutorials/*/*.ipynb' $(PYTEST_ARGS)
+	@if [ -x "$(CHROMIUM)" ]; then echo "browser screenshots: outputs/browser-screenshots/ (summary.txt)"; fi
 
 bench: install
 	@set -e; found=0; \
