@@ -411,8 +411,8 @@ def _average_ranks(x: Tensor) -> Tensor:
 def _rhat_of_split(chains: Tensor) -> Tensor:
     """Classic R-hat of chains ``[..., m, n]`` (Gelman et al., BDA3 eq. 11.4)."""
     n = chains.shape[-1]
-    within = chains.var(dim=-1, unbiased=True).mean(dim=-1)
-    between = n * chains.mean(dim=-1).var(dim=-1, unbiased=True)
+    within = chains.var(dim=-1, correction=1).mean(dim=-1)
+    between = n * chains.mean(dim=-1).var(dim=-1, correction=1)
     var_plus = (n - 1) / n * within + between / n
     rhat = torch.sqrt(var_plus / within)
     # chains that never move have no within-chain variance: not converged unless all identical
@@ -504,8 +504,8 @@ class MCMCResult:
 
     def posterior_median(self) -> pd.DataFrame:
         """Posterior median per site and parameter, physical units."""
-        flat = self.physical_samples().flatten(1, 2)
-        return self._frame(flat.quantile(0.5, dim=1))
+        flat = self.physical_samples().flatten(1, 2).numpy()
+        return self._frame(torch.from_numpy(np.median(flat, axis=1)))
 
     def posterior_sd(self) -> pd.DataFrame:
         """Posterior standard deviation per site and parameter, physical units."""
