@@ -9,3 +9,4 @@ from .matrix_model import *  # noqa: F401,F403
 from .process_models import *  # noqa: F401,F403
 from .kan_interpretation import *  # noqa: F401,F403
 from .binn_training import *  # noqa: F401,F403
+from .parameter_recovery import *  # noqa: F401,F403

@@ -1,0 +1,34 @@
+# Solutions to the exercises of tutorials/03_parameter_recovery.ipynb.
+# Each "# %% exercise-<k>" section is the full replacement of the notebook cell tagged exercise-<k>;
+# it uses the objects defined earlier in the notebook (recovery, params_test, test, J_site, mcmc, ...).
+
+# %% exercise-1
+# Exercise 1: replace the ... with your answer
+answer_1 = recovery.loc["fs1s3", "r2"]  # row = parameter, column "r2" (not "r", the Pearson correlation)
+check.check_recovery_r2(answer_1, recovery, "fs1s3")
+
+# %% exercise-2
+# Exercise 2: replace the ... with your answer
+recovered = params_test["w_scaling"]
+true = test.truth.params.loc[recovered.index, "w_scaling"]  # same sites, same order
+ss_res = ((recovered - true) ** 2).sum()  # squared distances from the 1:1 line
+ss_tot = ((true - true.mean()) ** 2).sum()  # spread of the truth around its mean
+answer_2 = 1 - ss_res / ss_tot
+print(f"R² = {answer_2:.4f}; r² = {recovery.loc['w_scaling', 'r'] ** 2:.4f} (r² ignores bias and scale errors, R² does not)")
+check.check_r2_by_hand(answer_2, params_test, test.truth.params, "w_scaling")
+
+# %% exercise-3
+# Exercise 3: replace the ... with your answer
+U_site, S_site, Vh_site = np.linalg.svd(J_site)  # singular values in decreasing order
+answer_3 = Vh_site[-1]  # the row of Vh that belongs to the smallest singular value
+print("singular values:", S_site.round(4), " weakest direction:", dict(zip(names, answer_3.round(2))))
+check.check_weak_direction(answer_3, J_site, names)
+
+# %% exercise-4
+# Exercise 4: replace the ... with your answer
+posterior_sd = mcmc.posterior_sd()  # [sites, parameters], physical units
+prior = pd.Series({name: (mcmc.table[name].high - mcmc.table[name].low) / np.sqrt(12) for name in mcmc.table.names})
+ratio = (posterior_sd / prior).mean()  # 1 would mean: the profiles taught nothing
+print(ratio.round(2).to_dict())
+answer_4 = ratio.idxmax()
+check.check_least_constrained(answer_4, mcmc.posterior_sd(), mcmc.table)
