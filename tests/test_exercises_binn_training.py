@@ -141,3 +141,6 @@ def test_spatial_nse(spatial_case, capsys):
     assert check.check_spatial_nse(right, leaky, binn, data, test) is False
     assert "3 test site(s)" in said(capsys)
     assert check.check_spatial_nse("high", result, binn, data, test) is False
+    said(capsys)
+    assert check.check_spatial_nse(right, ..., binn, data, test) is False  # FitResult left as ...
+    assert "FitResult" in said(capsys)

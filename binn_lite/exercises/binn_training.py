@@ -197,6 +197,11 @@ def check_spatial_nse(answer: Any, result: Any, binn: Any, dataset: Any, test_id
     value = _number(answer, "the held-out NSE")
     if value is None:
         return False
+    if not (hasattr(result, "train_idx") and hasattr(result, "val_idx")):
+        return wrong("pass the FitResult of the training (the second value train_binn returns) as the second "
+                     "argument.")
+    if not hasattr(binn, "predict_dataset"):
+        return wrong("pass the trained BINN (the first value train_binn returns) as the third argument.")
     test_idx = np.asarray(test_idx, dtype=np.int64).reshape(-1)
     if test_idx.size == 0:
         return wrong("the test set is empty; take the test positions of a fold: data.split(k=5, kind='spatial')[0][1].")

@@ -21,12 +21,15 @@ check.check_worst_site(answer_2, pred_test, test.soc, test.site_ids)
 worst = [test.site_ids.get_loc(answer_2)]
 fig = plot_profiles(test.depth[worst], test.soc[worst], pred_test[worst], [answer_2],
                     model_depth=ZSOI, model_values=node_profiles(binn, test.subset(worst)))
+fig.axes[0].set_xscale("linear")  # the profile spans less than a decade: a log axis would show no labels
 plt.show()
 # how unusual is the site? percentile of each covariate among all 1,500 sites
 covariates = data.sites[list(data.feature_names)]
 percentile = (covariates < covariates.loc[answer_2]).mean() * 100
 print(f"{answer_2} ({test.sites.loc[answer_2, 'land_cover']}): covariate percentiles")
 print(percentile.round(0).to_string())
+# percentiles near 0 or 100 put the site at the edge of the data: there the network extrapolates
+# (in the bundled data tau_s3 depends on ph and cec, efolding on veg_carbon and bulk_density)
 
 # %% exercise-3
 # Exercise 3: replace each ... (positions of fold 0, the trained BINN and its FitResult, the NSE)
