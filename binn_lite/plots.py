@@ -80,6 +80,8 @@ def plot_profiles(depth: Any, observed: Any, predicted: Any, labels: Sequence[st
                   unit: str = "gC m$^{-3}$") -> Figure:
     """Observed (points) and predicted profiles for a few sites, one panel each.
 
+    SOC is drawn on a log axis when a panel spans more than a decade, else on a linear one.
+
     ``depth``, ``observed``, ``predicted``: ``[n, n_obs]`` for the chosen sites (m, SOC).
     ``model_depth`` [20] and ``model_values`` [n, 20] optionally draw the model's node profile.
     """
@@ -94,8 +96,11 @@ def plot_profiles(depth: Any, observed: Any, predicted: Any, labels: Sequence[st
             ax.plot(_numpy(model_values)[i][shown], nodes[shown], color="tab:blue", lw=1.5, label="model (nodes)")
         ax.plot(predicted[i][keep], depth[i][keep], "x", color="tab:blue", label="predicted")
         ax.plot(observed[i][keep], depth[i][keep], "o", mfc="none", color="k", label="observed")
-        ax.set(title=str(labels[i]), xlabel=f"SOC ({unit})", xscale="log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges: no overlapping minor labels
+        shown = np.concatenate([observed[i][keep], predicted[i][keep]])
+        spans_a_decade = np.nanmax(shown) > 10 * np.nanmin(shown)
+        ax.set(title=str(labels[i]), xlabel=f"SOC ({unit})", xscale="log" if spans_a_decade else "linear")
+        if spans_a_decade:
+            ax.xaxis.set_minor_formatter(NullFormatter())  # no overlapping minor labels
     axes[0, 0].set_ylabel("depth (m)")
     axes[0, 0].invert_yaxis()
     axes[0, 0].legend(loc="lower left", fontsize=8)
