@@ -21,7 +21,7 @@ check.check_r2_by_hand(answer_2, params_test, test.truth.params, "w_scaling")
 # Exercise 3: replace the ... with your answer
 U_site, S_site, Vh_site = np.linalg.svd(J_site)  # singular values in decreasing order
 answer_3 = Vh_site[-1]  # the row of Vh that belongs to the smallest singular value
-print("singular values:", S_site.round(4), " weakest direction:", dict(zip(names, answer_3.round(2))))
+print("singular values:", S_site.round(4), " weakest direction:", {n: round(float(x), 2) for n, x in zip(names, answer_3)})
 check.check_weak_direction(answer_3, J_site, names)
 
 # %% exercise-4
