@@ -11,7 +11,15 @@ from binn_lite.clm5 import (
 )
 from clm5_factory import REGIMES, make_forcing
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def float64_by_default():
+    """These tests build tensors in float64; restore the default for the next test file."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def random_params(n_sites, seed=1, dtype=torch.float64):
