@@ -29,16 +29,6 @@ from binn_lite.train import fit
 FOUR = CLM5_PARAMETERS.subset(MOST_INFLUENTIAL)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tests run many small model calls, where a second thread only adds
-    overhead (and under ``pytest -n 2`` the two workers already use both cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _with_observations(ds: SiteDataset, unit: torch.Tensor, depths: np.ndarray | None = None,
                        noise: float = 0.0, seed: int = 0) -> SiteDataset:
     """``ds`` with new SOC observations simulated from unit values ``[n_sites, 4]`` of the four

@@ -13,14 +13,6 @@ from binn_lite.models import Q10Respiration
 from binn_lite.two_pool import TwoPoolSoilCarbon
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     return make_synthetic(24, seed=5)

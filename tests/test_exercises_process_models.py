@@ -80,14 +80,6 @@ class Crashes(OnePool):
         raise KeyError("tau_slow")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def forcing():
     return make_forcing(4, seed=2)

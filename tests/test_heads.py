@@ -10,15 +10,6 @@ import torch
 from binn_lite.heads import HardSigmoid, KANHead, MLPHead, Sigmoid, make_constraint
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------------------------------
 # constraints
 # ---------------------------------------------------------------------------------------------

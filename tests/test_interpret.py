@@ -15,15 +15,6 @@ from binn_lite.heads import KANHead, MLPHead
 NAMES = ["driver", "noise1", "noise2"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def toy():
     """A KAN trained on p = sigmoid((x0^2 - 2) / 2); x1 and x2 are irrelevant."""

@@ -23,14 +23,6 @@ from binn_lite.two_pool import TwoPoolSoilCarbon
 from clm5_factory import make_forcing
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("model", [CLM5(), Q10Respiration(), TwoPoolSoilCarbon()], ids=lambda m: type(m).__name__)
 def test_every_model_implements_the_interface(model):
     assert isinstance(model, ProcessModel)

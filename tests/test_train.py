@@ -33,15 +33,6 @@ def efolding_dataset(n_sites: int = 120, seed: int = 3) -> SiteDataset:
     return SiteDataset(base.sites, observations, base.forcing, base.feature_names, truth)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches run fastest on one thread, and CI runs two test workers on two cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data() -> SiteDataset:
     return efolding_dataset()

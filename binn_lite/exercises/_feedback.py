@@ -6,7 +6,11 @@ open exercises still runs top to bottom.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
+import torch
 
 CORRECT = "✅ Correct"
 WRONG = "❌ Not quite"
@@ -29,3 +33,25 @@ def correct(message: str = "") -> bool:
 def wrong(hint: str) -> bool:
     print(f"{WRONG}: {hint}")
     return False
+
+
+def number(answer: Any, what: str, nan_hint: str = "") -> float | None:
+    """The answer as one finite float, or ``None`` after a hint naming ``what`` was expected.
+
+    Accepts Python numbers, NumPy scalars and one-element arrays or tensors; ``nan_hint`` is added
+    to the message when the answer is NaN.
+    """
+    if isinstance(answer, (str, bytes)):
+        wrong(f"{what} should be one number (a float), not text: {answer!r}")
+        return None
+    if isinstance(answer, torch.Tensor):
+        answer = answer.detach().cpu().numpy()
+    try:
+        value = float(np.asarray(answer, dtype=float).reshape(()))
+    except (TypeError, ValueError):
+        wrong(f"{what} should be one number (a float); got {type(answer).__name__} {answer!r}")
+        return None
+    if not math.isfinite(value):
+        wrong(f"{what} is {value}; it should be a finite number{nan_hint if math.isnan(value) else ''}")
+        return None
+    return value

@@ -15,7 +15,10 @@ import pandas as pd
 import torch
 
 from ..metrics import nse, pearson_r
-from ._feedback import correct, unanswered, wrong
+from ._feedback import correct, number, unanswered, wrong
+
+_NAN_HINT = (" -- the NaN padding got into the sums: keep only the entries where both the prediction "
+             "and the observation are finite (np.isfinite)")
 
 __all__ = ["site_log_rmse", "worst_site", "spatially_blocked",
            "check_nse_by_hand", "check_worst_site", "check_spatial_nse"]
@@ -45,24 +48,6 @@ def _profiles(predicted: Any, observed: Any) -> tuple[np.ndarray, np.ndarray]:
     return p, o
 
 
-def _number(answer: Any, what: str) -> float | None:
-    """The answer as one finite float, or None (after a hint)."""
-    if isinstance(answer, (str, bytes)):
-        wrong(f"{what} should be one number (a float), not text: {answer!r}")
-        return None
-    try:
-        value = float(np.asarray(_array(answer, what)).reshape(()))
-    except (TypeError, ValueError):
-        wrong(f"{what} should be one number (a float); got {type(answer).__name__} {answer!r}")
-        return None
-    if not math.isfinite(value):
-        hint = (" -- the NaN padding got into the sums: keep only the entries where both the prediction "
-                "and the observation are finite (np.isfinite)") if math.isnan(value) else ""
-        wrong(f"{what} is {value}; it should be a finite number{hint}")
-        return None
-    return value
-
-
 def _close(a: float, b: float, atol: float) -> bool:
     return abs(a - b) <= atol
 
@@ -79,7 +64,7 @@ def check_nse_by_hand(answer: Any, predicted: Any, observed: Any) -> bool | None
     if unanswered(answer):
         return None
     p, o = _profiles(predicted, observed)
-    value = _number(answer, "the NSE")
+    value = number(answer, "the NSE", _NAN_HINT)
     if value is None:
         return False
     right = nse(p, o)
@@ -194,7 +179,7 @@ def check_spatial_nse(answer: Any, result: Any, binn: Any, dataset: Any, test_id
     """
     if unanswered(answer):
         return None
-    value = _number(answer, "the held-out NSE")
+    value = number(answer, "the held-out NSE")
     if value is None:
         return False
     if not (hasattr(result, "train_idx") and hasattr(result, "val_idx")):

@@ -7,14 +7,13 @@ objects passed in carry whatever the learner's network learned.
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..parameters import ParameterTable
-from ._feedback import correct, unanswered, wrong
+from ._feedback import correct, number, unanswered, wrong
 
 __all__ = ["top_driver", "edge_effect_physical", "retrieval_hits", "most_confounded_covariate",
            "check_top_driver", "check_edge_effect", "check_retrieval_hits", "check_confounder"]
@@ -30,19 +29,6 @@ def _importance(importance, parameter: str | None = None) -> pd.DataFrame:
         raise ValueError(f"parameter {parameter!r} is not a column of the importance matrix; "
                          f"columns: {', '.join(map(str, importance.columns))}")
     return importance
-
-
-def _number(answer, what: str) -> float | None:
-    """The answer as one finite float, or None (after a hint)."""
-    try:
-        value = float(np.asarray(answer, dtype=float).reshape(()))
-    except (TypeError, ValueError):
-        wrong(f"{what} should be one number (a float); got {type(answer).__name__} {answer!r}")
-        return None
-    if not math.isfinite(value):
-        wrong(f"{what} is {value}; it should be a finite number")
-        return None
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +91,7 @@ def check_edge_effect(answer, curves: pd.DataFrame, covariate: str, parameter: s
     """
     if unanswered(answer):
         return None
-    value = _number(answer, "the effect")
+    value = number(answer, "the effect")
     if value is None:
         return False
     right = edge_effect_physical(curves, covariate, parameter, table)
@@ -208,7 +194,7 @@ def check_confounder(answer, covariates: pd.DataFrame, parameter: str,
     name, r = answer
     if not isinstance(name, str):
         return wrong(f"the first element is the covariate's name as text; got {name!r}")
-    value = _number(r, "the correlation r")
+    value = number(r, "the correlation r")
     if value is None:
         return False
     right, driver, r_right = most_confounded_covariate(covariates, parameter, drivers)

@@ -12,7 +12,7 @@ import torch
 
 from ..clm5 import (CLM5, CLM5_PARAMETERS, DAYS_PER_YEAR, DZ, MOST_INFLUENTIAL, POOLS, ZISOI, Forcing,
                     decomposition_rates, heterotrophic_respiration)
-from ._feedback import correct, unanswered, wrong
+from ._feedback import correct, number, unanswered, wrong
 
 __all__ = ["check_som3_turnover", "check_input_equals_respiration", "check_half_input_depth",
            "check_soc_at_1m"]
@@ -25,19 +25,6 @@ def _one_site(params, forcing: Forcing) -> tuple[torch.Tensor, Forcing]:
     if params.shape[0] != 1:
         raise ValueError(f"give the parameters of one site ([21] or [1, 21]); got {params.shape[0]} rows")
     return params, forcing.to(dtype=torch.float64)
-
-
-def _number(answer, what: str) -> float | None:
-    """The answer as a float, or None (after a hint) when it is not one number."""
-    try:
-        value = float(torch.as_tensor(answer).reshape(()).item()) if not isinstance(answer, (int, float)) else float(answer)
-    except (TypeError, ValueError, RuntimeError):
-        wrong(f"{what} should be one number (a float); got {type(answer).__name__} {answer!r}")
-        return None
-    if not math.isfinite(value):
-        wrong(f"{what} is {value}; it should be a finite number")
-        return None
-    return value
 
 
 def _close(a: float, b: float, rtol: float) -> bool:
@@ -60,7 +47,7 @@ def check_som3_turnover(answer, params, forcing: Forcing, layer: int) -> bool | 
     """
     if unanswered(answer):
         return None
-    value = _number(answer, "the turnover time")
+    value = number(answer, "the turnover time")
     if value is None:
         return False
     truth = som3_turnover_years(params, forcing, layer)
@@ -149,7 +136,7 @@ def check_half_input_depth(answer, beta: float) -> bool | None:
     """
     if unanswered(answer):
         return None
-    value = _number(answer, "the depth")
+    value = number(answer, "the depth")
     if value is None:
         return False
     truth = half_input_depth(beta)

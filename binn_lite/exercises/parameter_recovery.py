@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..metrics import pearson_r, r2
 from ..parameters import ParameterTable
-from ._feedback import correct, unanswered, wrong
+from ._feedback import correct, number, unanswered, wrong
 
 __all__ = ["weakest_direction", "prior_sd", "posterior_shrinkage",
            "check_recovery_r2", "check_r2_by_hand", "check_weak_direction", "check_least_constrained"]
@@ -25,19 +25,6 @@ __all__ = ["weakest_direction", "prior_sd", "posterior_shrinkage",
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _number(answer: Any, what: str) -> float | None:
-    """The answer as one finite float, or None (after a hint)."""
-    try:
-        value = float(np.asarray(answer, dtype=float).reshape(()))
-    except (TypeError, ValueError):
-        wrong(f"{what} should be one number (a float); got {type(answer).__name__} {answer!r}")
-        return None
-    if not math.isfinite(value):
-        wrong(f"{what} is {value}; it should be a finite number")
-        return None
-    return value
-
-
 def _frame_column(frame: Any, name: str, what: str) -> pd.Series:
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{what} must be a DataFrame indexed by site id, got {type(frame).__name__}")
@@ -71,7 +58,7 @@ def check_recovery_r2(answer: Any, recovery: pd.DataFrame, parameter: str = "fs1
         raise ValueError("recovery must be the DataFrame of binn_lite.metrics.recovery_table (columns r2, r, ...)")
     if parameter not in recovery.index:
         raise ValueError(f"parameter {parameter!r} is not a row of the recovery table; rows: {', '.join(recovery.index)}")
-    value = _number(answer, "the R²")
+    value = number(answer, "the R²")
     if value is None:
         return False
     right = float(recovery.loc[parameter, "r2"])
@@ -108,7 +95,7 @@ def check_r2_by_hand(answer: Any, predicted: pd.DataFrame, true: pd.DataFrame,
         return None
     p = _frame_column(predicted, parameter, "predicted")
     t = _frame_column(true, parameter, "true").loc[p.index]
-    value = _number(answer, "R²")
+    value = number(answer, "R²")
     if value is None:
         return False
     right = r2(p.to_numpy(float), t.to_numpy(float))
