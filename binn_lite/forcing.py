@@ -26,6 +26,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .process import site_index
+
 __all__ = ["Forcing", "FORCING_FIELDS", "LITTER_INPUT_POOLS"]
 
 N_MONTHS = 12
@@ -149,12 +151,7 @@ class Forcing:
 
     def __getitem__(self, index: Any) -> "Forcing":
         """Sites ``index`` (int, slice, list, index array or boolean mask) as a new Forcing."""
-        if isinstance(index, int):
-            index = [index]
-        if isinstance(index, (list, tuple, np.ndarray)):
-            index = torch.as_tensor(np.asarray(index))
-        if isinstance(index, torch.Tensor):
-            index = index.to(self.bedrock.device)
+        index = site_index(index, self.bedrock.device)
         return Forcing._trusted(**{name: getattr(self, name)[index] for name in FORCING_FIELDS})
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Forcing":

@@ -29,7 +29,7 @@ import torch
 
 from .dataset import SiteDataset, Truth
 from .parameters import Parameter, ParameterTable
-from .process import ProcessModel
+from .process import ProcessModel, site_index
 from .two_pool import TwoPoolSoilCarbon
 
 __all__ = [
@@ -87,13 +87,7 @@ class TemperatureForcing:
         return int(self.temperature.shape[0])
 
     def __getitem__(self, index: Any) -> "TemperatureForcing":
-        if isinstance(index, int):
-            index = [index]
-        if isinstance(index, (list, tuple, np.ndarray)):
-            index = torch.as_tensor(np.asarray(index))
-        if isinstance(index, torch.Tensor):
-            index = index.to(self.temperature.device)
-        return self._trusted(self.temperature[index])
+        return self._trusted(self.temperature[site_index(index, self.temperature.device)])
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "TemperatureForcing":
         return self._trusted(self.temperature.to(device=device, dtype=dtype))

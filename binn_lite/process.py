@@ -19,11 +19,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from .parameters import ParameterTable
 
-__all__ = ["ProcessModel"]
+__all__ = ["ProcessModel", "site_index"]
+
+
+def site_index(index: Any, device: torch.device) -> Any:
+    """Normalise a site selection for ``forcing[index]``: an int becomes a one-site list, lists and
+    arrays become index tensors on ``device``; slices and boolean masks pass through."""
+    if isinstance(index, int):
+        index = [index]
+    if isinstance(index, (list, tuple, np.ndarray)):
+        index = torch.as_tensor(np.asarray(index))
+    if isinstance(index, torch.Tensor):
+        index = index.to(device)
+    return index
 
 
 class ProcessModel(torch.nn.Module):
