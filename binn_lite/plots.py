@@ -36,7 +36,8 @@ def plot_history(history: pd.DataFrame, title: str = "Training history") -> Figu
     """Training and validation loss (left) and validation NSE (right) per epoch.
 
     ``history`` is ``FitResult.history`` (columns epoch, train_loss, val_loss, val_nse). The best
-    epoch (highest validation NSE) is marked.
+    epoch (highest validation NSE) is marked. With a ``stage`` column (``PrunedFit.history``), the
+    first epoch of every later stage is marked too (e.g. "refit" after pruning).
     """
     fig, (ax_loss, ax_nse) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     ax_loss.plot(history["epoch"], history["train_loss"], label="training")
@@ -47,6 +48,13 @@ def plot_history(history: pd.DataFrame, title: str = "Training history") -> Figu
     ax_nse.plot(history["epoch"], history["val_nse"], color="tab:green")
     ax_nse.axvline(best["epoch"], color="0.5", ls=":", label=f"best epoch {int(best['epoch'])}: {best['val_nse']:.3f}")
     ax_nse.set(xlabel="epoch", ylabel="NSE", title="Validation NSE", ylim=(max(-0.5, history["val_nse"].min()), 1.0))
+    if "stage" in history:
+        changes = history.index[history["stage"].ne(history["stage"].shift()) & (history.index > history.index[0])]
+        for row in changes:
+            for ax in (ax_loss, ax_nse):
+                ax.axvline(history.loc[row, "epoch"] - 0.5, color="tab:red", lw=1, alpha=0.6)
+            ax_loss.annotate(str(history.loc[row, "stage"]), (history.loc[row, "epoch"], 1), xycoords=("data", "axes fraction"),
+                             xytext=(3, -12), textcoords="offset points", color="tab:red", fontsize=8)
     ax_nse.legend(loc="lower right")
     fig.suptitle(title)
     return fig

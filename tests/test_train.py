@@ -10,9 +10,9 @@ from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS
 from binn_lite.data import make_synthetic
 from binn_lite.dataset import SiteDataset, Truth
-from binn_lite.heads import MLPHead
+from binn_lite.heads import KANHead, MLPHead
 from binn_lite.metrics import nse, recovery_table
-from binn_lite.train import fit
+from binn_lite.train import fit, fit_and_prune
 from binn_lite.two_pool import TwoPoolSoilCarbon
 
 
@@ -140,3 +140,85 @@ def test_num_threads_is_restored_and_progress_bar_shows_the_loss(data, capsys):
         torch.set_num_threads(1)
     with pytest.raises(ValueError, match="num_threads"):
         fit(small_binn(), data, np.arange(20), epochs=1, num_threads=0, progress=False)
+
+
+def test_monitor_val_loss_keeps_the_lowest_validation_loss(data):
+    binn = small_binn()
+    result = fit(binn, data, np.arange(100), epochs=12, batch_size=32, lr=1e-2, patience=12,
+                 monitor="val_loss", progress=False)
+    history = result.history
+    assert result.monitor == "val_loss"
+    assert result.best_val_loss == pytest.approx(history["val_loss"].min())
+    assert result.best_epoch == int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    val = data.subset(result.val_idx)
+    _, pred = binn.predict_dataset(val)  # the restored weights give the recorded validation NSE
+    assert nse(pred, val.targets) == pytest.approx(result.best_val_nse, rel=1e-5)
+
+
+def test_restore_best_false_keeps_the_last_epoch(data):
+    binn = small_binn()
+    result = fit(binn, data, np.arange(100), epochs=6, batch_size=32, lr=1e-2, patience=6,
+                 restore_best=False, progress=False)
+    assert result.best_epoch == 6 and result.best_val_loss == pytest.approx(result.history["val_loss"].iloc[-1])
+    val = data.subset(result.val_idx)
+    _, pred = binn.predict_dataset(val)
+    assert nse(pred, val.targets) == pytest.approx(result.history["val_nse"].iloc[-1], rel=1e-5)
+
+
+def test_lbfgs_trains_full_batch_and_recovers_efolding(data):
+    train, test = np.arange(100), np.arange(100, 120)
+    binn = small_binn()
+    result = fit(binn, data, train, optimizer="lbfgs", epochs=8, lbfgs_iterations=20, patience=8,
+                 monitor="val_loss", progress=False)
+    history = result.history
+    assert len(history) == 8
+    assert history["train_loss"].iloc[-1] < 0.01 * history["train_loss"].iloc[0]
+    held_out = data.subset(test)
+    params, _ = binn.predict_dataset(held_out)
+    assert recovery_table(params[["efolding"]], held_out.truth.params).loc["efolding", "r2"] > 0.9
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("monitor", "nse", "unknown monitor 'nse'"),
+    ("optimizer", "sgd", "unknown optimizer 'sgd'"),
+    ("lbfgs_iterations", 0, "lbfgs_iterations must be >= 1"),
+])
+def test_bad_monitor_and_optimizer(data, option, value, message):
+    with pytest.raises(ValueError, match=message):
+        fit(small_binn(), data, np.arange(100), epochs=1, progress=False, **{option: value})
+
+
+def sparse_kan_binn(seed: int = 0) -> BINN:
+    head = KANHead(10, 1, grid=10, constraint="hard_sigmoid", lamb_l1=3e-3, lamb_entropy=3e-3, lamb_smooth=1e-4,
+                   seed=seed)
+    return BINN(head, CLM5(), learn=["efolding"])
+
+
+def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
+    # efolding depends on bio1 alone: the sparse stage must leave that edge, pruning drop most others
+    train, test = np.arange(100), np.arange(100, 120)
+    binn = sparse_kan_binn()
+    result = fit_and_prune(binn, data, train, sparse=dict(epochs=40, batch_size=32), refit=dict(epochs=4),
+                           progress=False)
+    mask = binn.head.kan.act_fun[0].mask[:, 0]
+    bio1 = list(data.feature_names).index("bio1")
+    assert result.edges_before == 10 and mask[bio1] == 1 and result.edges_after <= 4
+    assert binn.head.lamb_l1 == 0 and binn.head.lamb_entropy == 0
+    assert len(result.sparse.history) == 40 and result.sparse.best_epoch == 40  # no early stop, last weights
+    assert result.refit.monitor == "val_loss"
+    assert list(result.history["stage"].unique()) == ["sparse", "refit"]
+    assert result.history["epoch"].is_monotonic_increasing
+    np.testing.assert_array_equal(result.sparse.val_idx, result.refit.val_idx)
+    held_out = data.subset(test)
+    params, _ = binn.predict_dataset(held_out)
+    assert recovery_table(params[["efolding"]], held_out.truth.params).loc["efolding", "r2"] > 0.9
+
+
+def test_fit_and_prune_rejects_what_it_cannot_use(data):
+    with pytest.raises(ValueError, match="needs a BINN with a KANHead"):
+        fit_and_prune(small_binn(), data, progress=False)
+    plain = BINN(KANHead(10, 1, grid=5), CLM5(), learn=["efolding"])
+    with pytest.raises(ValueError, match="sparsity penalties are off"):
+        fit_and_prune(plain, data, progress=False)
+    with pytest.raises(ValueError, match="set val_idx as arguments of fit_and_prune"):
+        fit_and_prune(sparse_kan_binn(), data, sparse=dict(val_idx=[0]), progress=False)
