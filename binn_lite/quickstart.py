@@ -1,10 +1,12 @@
 """Quickstart: train a BINN on the bundled example data and check what it recovered.
 
-    python -m binn_lite.quickstart [--out outputs/quickstart] [--head mlp|kan]
+    python -m binn_lite.quickstart [--out outputs/quickstart] [--head kan|mlp]
 
 1. load the bundled synthetic data (about 1,500 US sites; the true CLM5 parameters are known),
 2. hold out 10 % of the sites (never seen in training),
-3. train covariates -> head -> 4 CLM5 parameters -> CLM5 -> SOC on the training sites' SOC only,
+3. train covariates -> head -> 4 CLM5 parameters -> CLM5 -> SOC on the training sites' SOC only:
+   by default ScIReN's KAN head with its recipe (sparse training, pruning, refit;
+   :func:`binn_lite.train.fit_and_prune`), or the BINN paper's MLP with ``--head mlp``,
 4. report the held-out SOC NSE and how well each hidden parameter was recovered (R²),
 5. save three figures (loss curve, observed vs predicted SOC, recovered vs true parameters).
 
@@ -29,13 +31,15 @@ from .data import load_example  # noqa: E402
 from .heads import KANHead, MLPHead  # noqa: E402
 from .metrics import recovery_table, soc_metrics  # noqa: E402
 from .plots import plot_history, plot_observed_vs_predicted, plot_recovery  # noqa: E402
-from .train import fit  # noqa: E402
+from .train import fit, fit_and_prune  # noqa: E402
 
-#: training settings shared by ``make quickstart`` and tutorial 00
+#: training settings shared by ``make quickstart`` and tutorial 00 (MLP: ``fit``; KAN: ``fit_and_prune``)
 SETTINGS = {
     "mlp": dict(epochs=300, batch_size=128, lr=3e-3, patience=40, max_seconds=45),
-    "kan": dict(epochs=300, batch_size=128, lr=1e-2, patience=40, max_seconds=45),
+    "kan": dict(edge_threshold=0.02),
 }
+#: the ScIReN head: one-layer KAN, hard sigmoid, sparsity (L1, entropy) and smoothness penalties
+KAN_SETTINGS = dict(constraint="hard_sigmoid", lamb_l1=3e-4, lamb_entropy=1e-4, lamb_smooth=1e-3)
 
 
 def fresh_folder(path: Path) -> Path:
@@ -53,14 +57,15 @@ def make_head(kind: str, n_inputs: int, n_outputs: int):
     if kind == "mlp":
         return MLPHead(n_inputs, n_outputs)
     if kind == "kan":
-        return KANHead(n_inputs, n_outputs)
+        return KANHead(n_inputs, n_outputs, **KAN_SETTINGS)
     raise ValueError(f"head must be 'mlp' or 'kan', got {kind!r}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description="Train a BINN on the bundled example data.")
     parser.add_argument("--out", default="outputs/quickstart", help="folder for the figures (never overwritten)")
-    parser.add_argument("--head", choices=("mlp", "kan"), default="mlp")
+    parser.add_argument("--head", choices=("kan", "mlp"), default="kan",
+                        help="kan: ScIReN's pruned KAN (default); mlp: the BINN paper's MLP")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -75,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     head = make_head(args.head, len(data.feature_names), len(MOST_INFLUENTIAL))
     binn = BINN(head, CLM5(), learn=list(MOST_INFLUENTIAL))
     print(f"training covariates -> {args.head.upper()} -> {', '.join(MOST_INFLUENTIAL)} -> CLM5 -> SOC")
-    result = fit(binn, data, train_idx, seed=args.seed, progress=not args.no_progress, **SETTINGS[args.head])
+    train = fit_and_prune if args.head == "kan" else fit
+    result = train(binn, data, train_idx, seed=args.seed, progress=not args.no_progress, **SETTINGS[args.head])
 
     test = data.subset(test_idx)
     params, predicted = binn.predict_dataset(test)
@@ -94,7 +100,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         figure.savefig(out / name, dpi=110)
         plt.close(figure)
 
-    print(f"\ntrained in {result.seconds:.1f} s ({len(result.history)} epochs, best {result.best_epoch})")
+    if args.head == "kan":
+        print(f"\ntrained in {result.seconds:.1f} s: {len(result.sparse.history)} sparse epochs, "
+              f"{result.edges_before} -> {result.edges_after} edges after pruning, {len(result.refit.history)} "
+              "L-BFGS refit epochs")
+    else:
+        print(f"\ntrained in {result.seconds:.1f} s ({len(result.history)} epochs, best {result.best_epoch})")
     print(f"held-out SOC: NSE {soc['nse']:.3f}, KGE {soc['kge']:.3f} ({int(soc['n'])} observations)")
     print("recovery of parameters never observed (held-out sites):")
     for name, row in recovery.iterrows():
