@@ -567,7 +567,7 @@ def fit_and_prune(
 
     Both stages use the same training and validation sites (``train_idx``/``val_idx``, or a
     random 10 % of the training sites chosen by ``seed``); the normalizer is fitted once, in the
-    sparse stage. Returns a :class:`PrunedFit`; ``binn`` holds the refitted weights.
+    sparse stage (``sparse=dict(refit_normalizer=False)`` keeps ``binn.normalizer``). Returns a :class:`PrunedFit`; ``binn`` holds the refitted weights.
     """
     from .heads import KANHead
 
@@ -583,7 +583,8 @@ def fit_and_prune(
     if not edge_threshold > 0:
         raise ValueError(f"edge_threshold must be > 0, got {edge_threshold}")
     for name, options in (("sparse", sparse), ("refit", refit)):
-        clash = {"train_idx", "val_idx", "seed", "progress", "num_threads", "refit_normalizer"} & set(options or {})
+        own = {"train_idx", "val_idx", "seed", "progress", "num_threads"} | ({"refit_normalizer"} if name == "refit" else set())
+        clash = own & set(options or {})
         if clash:
             raise ValueError(f"fit_and_prune: set {', '.join(sorted(clash))} as arguments of fit_and_prune, "
                              f"not in {name}=")
