@@ -489,7 +489,7 @@ def _fit(binn: BINN, dataset: Any, train_idx: Any, val_idx: Any, *, epochs: int,
 #: stage-1 settings of :func:`fit_and_prune` (AdamW with the KAN's sparsity penalties)
 SPARSE_STAGE = dict(epochs=150, batch_size=128, lr=1e-2, patience=150, monitor="val_loss", restore_best=False)
 #: stage-2 settings of :func:`fit_and_prune` (L-BFGS on the pruned KAN)
-REFIT_STAGE = dict(optimizer="lbfgs", epochs=20, lbfgs_iterations=20, patience=20, monitor="val_loss",
+REFIT_STAGE = dict(optimizer="lbfgs", epochs=10, lbfgs_iterations=20, patience=10, monitor="val_loss",
                    restore_best=False)
 
 
