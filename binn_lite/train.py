@@ -397,25 +397,29 @@ def _fit(binn: BINN, dataset: Any, train_idx: Any, val_idx: Any, *, epochs: int,
         bar.close()
         return RuntimeError(_nonfinite_message(what, epoch, binn, lr, dtype))
 
+    def backward(batch: _Sites, epoch: int) -> tuple[Tensor, Tensor]:
+        """Objective (data loss + penalties) of ``batch`` with its gradients; (objective, data loss)."""
+        optimiser.zero_grad(set_to_none=True)
+        data_loss = objective(binn.predict(batch.x, batch.forcing, batch.coords), batch.y)
+        value = data_loss + penalty_weight * binn.penalty() if penalty_weight else data_loss
+        if not bool(torch.isfinite(value)):
+            raise fail("the training loss", epoch)
+        value.backward()
+        if not _gradients_finite(trainable):
+            raise fail("the gradient", epoch)
+        return value, data_loss.detach()
+
     def lbfgs_epoch(epoch: int) -> float:
         """One full-batch L-BFGS step (``lbfgs_iterations`` iterations); the data loss of its last evaluation."""
         binn.train()
-        data_loss = torch.zeros(())
+        last = [torch.zeros(())]
 
         def closure() -> Tensor:
-            nonlocal data_loss
-            optimiser.zero_grad(set_to_none=True)
-            data_loss = objective(binn.predict(training.x, training.forcing, training.coords), training.y)
-            value = data_loss + penalty_weight * binn.penalty() if penalty_weight else data_loss
-            if not bool(torch.isfinite(value)):
-                raise fail("the training loss", epoch)
-            value.backward()
-            if not _gradients_finite(trainable):
-                raise fail("the gradient", epoch)
+            value, last[0] = backward(training, epoch)
             return value
 
         optimiser.step(closure)
-        return float(data_loss.detach())
+        return float(last[0])
 
     def train_epoch(epoch: int) -> float:
         """One pass over the training sites; the mean data loss of its minibatches, weighted by size."""
@@ -427,16 +431,9 @@ def _fit(binn: BINN, dataset: Any, train_idx: Any, val_idx: Any, *, epochs: int,
         total, count = 0.0, 0
         for start, stop in _batches(len(train), batch_size):
             batch = training if full_batch else training.take(order[start:stop])
-            optimiser.zero_grad(set_to_none=True)
-            data_loss = objective(binn.predict(batch.x, batch.forcing, batch.coords), batch.y)
-            value = data_loss + penalty_weight * binn.penalty() if penalty_weight else data_loss
-            if not bool(torch.isfinite(value)):
-                raise fail("the training loss", epoch)
-            value.backward()
-            if not _gradients_finite(trainable):
-                raise fail("the gradient", epoch)
+            _, data_loss = backward(batch, epoch)
             optimiser.step()
-            total += float(data_loss.detach()) * (stop - start)
+            total += float(data_loss) * (stop - start)
             count += stop - start
         return total / count
 
