@@ -36,7 +36,7 @@ from .train import fit, fit_and_prune  # noqa: E402
 #: training settings shared by ``make quickstart`` and tutorial 00 (MLP: ``fit``; KAN: ``fit_and_prune``)
 SETTINGS = {
     "mlp": dict(epochs=300, batch_size=128, lr=3e-3, patience=40, max_seconds=45),
-    "kan": dict(edge_threshold=0.02),
+    "kan": dict(),  # fit_and_prune's defaults: sparse stage, two prune-and-refit rounds
 }
 #: the ScIReN head: one-layer KAN, hard sigmoid, sparsity (L1, entropy) and smoothness penalties
 KAN_SETTINGS = dict(constraint="hard_sigmoid", lamb_l1=3e-4, lamb_entropy=1e-4, lamb_smooth=1e-3)
@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         plt.close(figure)
 
     if args.head == "kan":
-        print(f"\ntrained in {result.seconds:.1f} s: {len(result.sparse.history)} sparse epochs, "
-              f"{result.edges_before} -> {result.edges_after} edges after pruning, {len(result.refit.history)} "
-              "L-BFGS refit epochs")
+        print(f"\ntrained in {result.seconds:.1f} s: {len(result.sparse.history)} sparse epochs, then pruned "
+              f"and refitted {len(result.refits)} times (edges {' -> '.join(map(str, result.edges))}; "
+              f"{' + '.join(str(len(r.history)) for r in result.refits)} L-BFGS epochs)")
     else:
         print(f"\ntrained in {result.seconds:.1f} s ({len(result.history)} epochs, best {result.best_epoch})")
     print(f"held-out SOC: NSE {soc['nse']:.3f}, KGE {soc['kge']:.3f} ({int(soc['n'])} observations)")

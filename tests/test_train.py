@@ -12,7 +12,7 @@ from binn_lite.data import make_synthetic
 from binn_lite.dataset import SiteDataset, Truth
 from binn_lite.heads import KANHead, MLPHead
 from binn_lite.metrics import nse, recovery_table
-from binn_lite.train import fit, fit_and_prune
+from binn_lite.train import EDGE_THRESHOLDS, REFIT_SMOOTH, fit, fit_and_prune
 from binn_lite.two_pool import TwoPoolSoilCarbon
 
 
@@ -202,16 +202,31 @@ def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
                            progress=False)
     mask = binn.head.kan.act_fun[0].mask[:, 0]
     bio1 = list(data.feature_names).index("bio1")
+    # default: two prune-and-refit rounds, each at least as strict as the one before
+    assert result.thresholds == EDGE_THRESHOLDS and len(result.refits) == 2 and len(result.edges) == 3
     assert result.edges_before == 10 and mask[bio1] == 1 and result.edges_after <= 4
+    assert result.edges[0] >= result.edges[1] >= result.edges[2]
     assert binn.head.lamb_l1 == 0 and binn.head.lamb_entropy == 0
+    assert binn.head.lamb_smooth == REFIT_SMOOTH  # the last refit's smoothing
     assert len(result.sparse.history) == 40 and result.sparse.best_epoch == 40  # no early stop, last weights
-    assert result.refit.monitor == "val_loss"
-    assert list(result.history["stage"].unique()) == ["sparse", "refit"]
+    assert result.refit is result.refits[-1] and result.refit.monitor == "val_loss"
+    assert list(result.history["stage"].unique()) == ["sparse", "refit 1", "refit 2"]
     assert result.history["epoch"].is_monotonic_increasing
-    np.testing.assert_array_equal(result.sparse.val_idx, result.refit.val_idx)
+    for refit in result.refits:
+        np.testing.assert_array_equal(result.sparse.val_idx, refit.val_idx)
     held_out = data.subset(test)
     params, _ = binn.predict_dataset(held_out)
     assert recovery_table(params[["efolding"]], held_out.truth.params).loc["efolding", "r2"] > 0.9
+
+
+def test_fit_and_prune_one_round_keeps_the_heads_smoothing(data):
+    binn = sparse_kan_binn()
+    result = fit_and_prune(binn, data, np.arange(60), edge_threshold=0.03, refit_smooth=None,
+                           sparse=dict(epochs=5, batch_size=32), refit=dict(epochs=1), progress=False)
+    assert result.thresholds == (0.03,) and len(result.refits) == 1 and len(result.edges) == 2
+    assert binn.head.lamb_smooth == 1e-4
+    assert list(result.history["stage"].unique()) == ["sparse", "refit"]
+    assert len(result.history) == 6
 
 
 def test_fit_and_prune_rejects_what_it_cannot_use(data):
@@ -222,3 +237,8 @@ def test_fit_and_prune_rejects_what_it_cannot_use(data):
         fit_and_prune(plain, data, progress=False)
     with pytest.raises(ValueError, match="set val_idx as arguments of fit_and_prune"):
         fit_and_prune(sparse_kan_binn(), data, sparse=dict(val_idx=[0]), progress=False)
+    for bad in ((), (0.02, -1.0), 0.0, "0.02"):
+        with pytest.raises(ValueError, match="edge_threshold must be a number > 0"):
+            fit_and_prune(sparse_kan_binn(), data, edge_threshold=bad, progress=False)
+    with pytest.raises(ValueError, match="refit_smooth must be >= 0"):
+        fit_and_prune(sparse_kan_binn(), data, refit_smooth=-1.0, progress=False)
