@@ -4,9 +4,10 @@ The question (Xu et al. 2025 report "more than 50 times" less computation than P
 does it cost to get the four most influential CLM5 parameters (efolding, tau_s3, fs1s3, w_scaling)
 at every site, and how close to the truth are they?
 
-* **BINN**: an MLP head (3 x 128) -> the four parameters -> CLM5 -> SOC, trained on the
-  training folds (90 % of the bundled 1,500 sites, ``binn_lite.train.fit``, early stopping on a
-  validation split of those). Its wall time is the *whole* training; afterwards it gives the
+* **BINN**: an MLP head (3 x 128; ``--head kan``: ScIReN's pruned KAN, as in ``make quickstart``)
+  -> the four parameters -> CLM5 -> SOC, trained on the training folds (90 % of the bundled 1,500
+  sites; MLP: ``binn_lite.train.fit`` with early stopping on a validation split of those; KAN:
+  ``binn_lite.train.fit_and_prune``). Its wall time is the *whole* training; afterwards it gives the
   parameters of any site, seen or not, in milliseconds.
 * **Per-site MCMC**: adaptive Metropolis (:func:`binn_lite.baselines.per_site_mcmc`) at each site
   of a set ``S`` of held-out sites, 4 chains per site, every site calibrated on its own SOC profile.
@@ -42,7 +43,8 @@ hardly constrains them (the posteriors are nearly as wide as the prior and their
 its middle). The BINN fits all sites at once through smooth functions of the covariates, which is
 what makes the parameters identifiable -- the paper's point, measured here.
 
-Run: ``python bench/recovery.py`` (a few minutes); ``--quick`` for a smoke run.
+Run: ``python bench/recovery.py`` (a few minutes); ``--head kan`` for the KAN BINN; ``--quick`` for a
+smoke run.
 """
 from __future__ import annotations
 
@@ -58,15 +60,29 @@ from binn_lite.baselines import per_site_mcmc, split_rhat
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL
 from binn_lite.data import load_example
-from binn_lite.heads import MLPHead
 from binn_lite.metrics import recovery_table
-from binn_lite.train import fit
+from binn_lite.quickstart import SETTINGS, make_head
+from binn_lite.train import fit, fit_and_prune
 
-#: BINN training settings (the quickstart's, with the log loss that matches the MCMC likelihood)
-BINN_SETTINGS = dict(epochs=300, batch_size=128, lr=3e-3, patience=40, loss="log")
+#: BINN training settings: the quickstart's (MLP without its time cap); the loss is fit's default,
+#: "log", the mean squared log error that matches the MCMC likelihood
+BINN_SETTINGS = {
+    "mlp": dict(epochs=300, batch_size=128, lr=3e-3, patience=40),
+    "kan": dict(SETTINGS["kan"]),
+}
 #: the MCMC runs until this share of (site, parameter) pairs has split R-hat below the target
 #: (1.1: Gelman et al. 2013); a single pair of 100+ may lag, all others must be there
 RHAT_TARGET, RHAT_SHARE = 1.1, 0.99
+
+
+class CountingCLM5(CLM5):
+    """CLM5 that counts the site evaluations it makes (training, validation and prediction)."""
+
+    site_evaluations = 0
+
+    def forward(self, params: torch.Tensor, forcing) -> torch.Tensor:
+        self.site_evaluations += params.shape[0]
+        return super().forward(params, forcing)
 
 
 def model_call_seconds(data, batch: int, repeats: int = 5) -> float:
@@ -101,6 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--thin", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both methods")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head", choices=("mlp", "kan"), default="mlp",
+                        help="the BINN's head: the BINN paper's MLP (default) or ScIReN's pruned KAN")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny MCMC, short training")
     args = parser.parse_args(argv)
     if args.quick:
@@ -118,20 +136,34 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"{args.threads} torch thread(s)")
 
     # ---- BINN ------------------------------------------------------------------------------
-    settings = dict(BINN_SETTINGS)
+    settings = dict(BINN_SETTINGS[args.head])
     if args.quick:
-        settings.update(epochs=15, patience=15)
+        if args.head == "mlp":
+            settings.update(epochs=15, patience=15)
+        else:
+            settings.update(sparse=dict(epochs=5), refit=dict(epochs=2))
     start, start_cpu = time.perf_counter(), time.process_time()
-    binn = BINN(MLPHead(len(data.feature_names), len(names), seed=args.seed), CLM5(), learn=names)
-    result = fit(binn, data, train_idx, seed=args.seed, progress=False, **settings)
+    head = make_head(args.head, len(data.feature_names), len(names), seed=args.seed)
+    clm5 = CountingCLM5()
+    binn = BINN(head, clm5, learn=names)
+    result = (fit if args.head == "mlp" else fit_and_prune)(binn, data, train_idx, seed=args.seed,
+                                                              progress=False, **settings)
     binn_params, _ = binn.predict_dataset(sites)
     binn_seconds, binn_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    binn_evaluations = clm5.site_evaluations
     binn_rec = recovery_table(binn_params[names], truth)
     held_out_params, _ = binn.predict_dataset(data.subset(test_idx))
     binn_rec_all = recovery_table(held_out_params[names], data.truth.params)
-    epochs = len(result.history)
     n_fit = len(result.train_idx) + len(result.val_idx)
-    print(f"BINN: {epochs} epochs (best {result.best_epoch}), {binn_seconds:.1f} s including prediction")
+    if args.head == "mlp":
+        iterations = f"{len(result.history)} epochs"
+        print(f"BINN: {iterations} (best {result.best_epoch}), {binn_seconds:.1f} s including prediction")
+    else:
+        n_lbfgs = sum(len(r.history) for r in result.refits)
+        iterations = f"{len(result.sparse.history)} + {n_lbfgs} L-BFGS ep."
+        print(f"BINN: {len(result.sparse.history)} sparse epochs, then {len(result.refits)} prune-and-refit rounds "
+              f"({n_lbfgs} L-BFGS epochs; edges {' -> '.join(map(str, result.edges))}), "
+              f"{binn_seconds:.1f} s including prediction")
 
     # ---- per-site MCMC ------------------------------------------------------------------------
     print(f"MCMC: {len(s_idx)} sites x {args.chains} chains, {args.burn} burn-in iterations, then sampling "
@@ -173,10 +205,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"{label:<{w}}{binn_value:>20{fmt}}{mcmc_value:>20{fmt}}")
 
     print()
-    row("", "BINN (MLP head)", "per-site MCMC")
+    row("", f"BINN ({args.head.upper()} head)", "per-site MCMC")
     row("calibrated on", f"{n_fit} train sites", f"each of {len(s_idx)} sites")
-    row("iterations", f"{epochs} epochs", f"{mcmc.n_burn}+{mcmc.n_sample} x {mcmc.n_chains} ch.")
-    row("CLM5 site evaluations", f"{epochs * n_fit:,} (+grad)", f"{mcmc.n_model_calls * batch_s:,}")
+    row("iterations", iterations, f"{mcmc.n_burn}+{mcmc.n_sample} x {mcmc.n_chains} ch.")
+    row("CLM5 site evaluations", f"{binn_evaluations:,} (+grad)", f"{mcmc.n_model_calls * batch_s:,}")
     for name in names:
         row(f"R2 {name} (sites S)", binn_rec.loc[name, "r2"], mcmc_rec.loc[name, "r2"], ".3f")
     row("R2 mean of the 4 (sites S)", r2_binn, r2_mcmc, ".3f")

@@ -52,12 +52,12 @@ def fresh_folder(path: Path) -> Path:
     return candidate
 
 
-def make_head(kind: str, n_inputs: int, n_outputs: int):
-    """The BINN paper's MLP or the ScIReN one-layer KAN."""
+def make_head(kind: str, n_inputs: int, n_outputs: int, seed: int = 0):
+    """The BINN paper's MLP or the ScIReN one-layer KAN, initialised with ``seed``."""
     if kind == "mlp":
-        return MLPHead(n_inputs, n_outputs)
+        return MLPHead(n_inputs, n_outputs, seed=seed)
     if kind == "kan":
-        return KANHead(n_inputs, n_outputs, **KAN_SETTINGS)
+        return KANHead(n_inputs, n_outputs, seed=seed, **KAN_SETTINGS)
     raise ValueError(f"head must be 'mlp' or 'kan', got {kind!r}")
 
 
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--out", default="outputs/quickstart", help="folder for the figures (never overwritten)")
     parser.add_argument("--head", choices=("kan", "mlp"), default="kan",
                         help="kan: ScIReN's pruned KAN (default); mlp: the BINN paper's MLP")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the held-out fold, the head's initialisation and the training")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"data: {len(data)} sites, {int(data.soc.isfinite().sum())} SOC observations; "
           f"{len(test_idx)} sites held out; truth scenario {data.truth.scenario!r}")
 
-    head = make_head(args.head, len(data.feature_names), len(MOST_INFLUENTIAL))
+    head = make_head(args.head, len(data.feature_names), len(MOST_INFLUENTIAL), seed=args.seed)
     binn = BINN(head, CLM5(), learn=list(MOST_INFLUENTIAL))
     print(f"training covariates -> {args.head.upper()} -> {', '.join(MOST_INFLUENTIAL)} -> CLM5 -> SOC")
     train = fit_and_prune if args.head == "kan" else fit
