@@ -11,8 +11,8 @@ differentiable :class:`torch.nn.Module` that says
    prediction at those coordinates with NaN kept where the coordinate is NaN.
 
 CLM5 (:class:`binn_lite.clm5.CLM5`), the Q10 respiration model (:mod:`binn_lite.models`) and the
-two-pool soil model (:mod:`binn_lite.two_pool`, the template to copy) all implement it, so BINN, training, metrics and interpretation work on
-each unchanged. The forcing object is the model's own business; the training loop only needs
+two-pool soil model (:mod:`binn_lite.two_pool`, the template to copy) all implement it, so BINN,
+training, metrics and interpretation work on each unchanged. The forcing object is the model's own business; the training loop only needs
 ``len(forcing)``, ``forcing[site_index]`` and ``forcing.to(device=..., dtype=...)``.
 """
 from __future__ import annotations
