@@ -67,7 +67,7 @@ from binn_lite.train import fit, fit_and_prune
 #: BINN training settings: the quickstart's (MLP without its time cap); the loss is fit's default,
 #: "log", the mean squared log error that matches the MCMC likelihood
 BINN_SETTINGS = {
-    "mlp": dict(epochs=300, batch_size=128, lr=3e-3, patience=40),
+    "mlp": {k: v for k, v in SETTINGS["mlp"].items() if k != "max_seconds"},
     "kan": dict(SETTINGS["kan"]),
 }
 #: the MCMC runs until this share of (site, parameter) pairs has split R-hat below the target
