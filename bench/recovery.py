@@ -7,8 +7,8 @@ at every site, and how close to the truth are they?
 * **BINN**: an MLP head (3 x 128; ``--head kan``: ScIReN's pruned KAN, as in ``make quickstart``)
   -> the four parameters -> CLM5 -> SOC, trained on the training folds (90 % of the bundled 1,500
   sites; MLP: ``binn_lite.train.fit`` with early stopping on a validation split of those; KAN:
-  ``binn_lite.train.fit_and_prune``). Its wall time is the *whole* training; afterwards it gives the
-  parameters of any site, seen or not, in milliseconds.
+  ``binn_lite.heads.sciren.fit_and_prune``). Its wall time is the *whole* training; afterwards it
+  gives the parameters of any site, seen or not, in milliseconds.
 * **Per-site MCMC**: adaptive Metropolis (:func:`binn_lite.baselines.per_site_mcmc`) at each site
   of a set ``S`` of held-out sites, 4 chains per site, every site calibrated on its own SOC profile.
   The estimate is the posterior mean. ``S`` is the first ``--sites`` sites of the held-out fold, so
@@ -61,8 +61,9 @@ from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL
 from binn_lite.data import load_example
 from binn_lite.metrics import recovery_table
-from binn_lite.quickstart import SETTINGS, make_head
-from binn_lite.train import fit, fit_and_prune
+from binn_lite.heads.sciren import fit_and_prune, make_head
+from binn_lite.quickstart import SETTINGS
+from binn_lite.train import fit
 
 #: BINN training settings: the quickstart's (MLP without its time cap); the loss is fit's default,
 #: "log", the mean squared log error that matches the MCMC likelihood

@@ -64,9 +64,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .clm5 import MOST_INFLUENTIAL, N_LAYERS, ZSOI, interpolate_to_depths
+from .clm5 import MOST_INFLUENTIAL, N_LAYERS, ZSOI
 from .parameters import Parameter, ParameterTable
-from .process import ProcessModel
+from .process import ProcessModel, interpolate
 
 __all__ = [
     "NodeProfile",
@@ -112,7 +112,11 @@ class NodeProfile(ProcessModel):
                       f"log10 of SOC at node {i + 1} ({float(z):.2f} m)", default=middle)
             for i, z in enumerate(ZSOI)
         ])
-        self.init_kwargs = {"log10_low": float(log10_low), "log10_high": float(log10_high)}
+        self.log10_range = (float(log10_low), float(log10_high))
+
+    def config(self) -> dict[str, float]:
+        """Constructor arguments (:mod:`binn_lite.process`, section 5)."""
+        return {"log10_low": self.log10_range[0], "log10_high": self.log10_range[1]}
 
     def forward(self, params: Tensor, forcing: Any = None) -> Tensor:
         """SOC at the 20 nodes ``[batch, 20]`` in gC m-3: ``10 ** params``."""
@@ -123,7 +127,7 @@ class NodeProfile(ProcessModel):
 
     def observe(self, prediction: Tensor, coords: Tensor) -> Tensor:
         """SOC at observed depths (m) ``[batch, n_obs]``, linear between nodes, NaN kept."""
-        return interpolate_to_depths(prediction, coords)
+        return interpolate(prediction, ZSOI, coords)
 
 
 def pure_nn(n_inputs: int, hidden: Sequence[int] = (128, 128, 128), *, seed: int = 0,
@@ -154,9 +158,9 @@ class NoHead(nn.Module):
 
     n_outputs = 0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.init_kwargs: dict[str, Any] = {}
+    def config(self) -> dict[str, Any]:
+        """No constructor arguments (``BINN.save`` rebuilds heads from ``config()``)."""
+        return {}
 
     def forward(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], 0)

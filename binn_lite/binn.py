@@ -14,7 +14,7 @@ A :class:`BINN` chains three pieces (Xu et al. 2025; Fan et al. 2025 with a KAN 
 Which parameters are learned is a choice: ``learn="all"`` (every parameter the head can reach),
 ``learn="most_influential"`` (the preset of the process model, for CLM5 ``efolding, tau_s3,
 fs1s3, w_scaling``) or any list of names. ``global_params=["q10"]`` makes ``q10`` one learnable
-number instead of a head output (the Q10 respiration hybrid, :mod:`binn_lite.models`).
+number instead of a head output (the Q10 respiration hybrid, :mod:`binn_lite.q10`).
 
 A BINN also carries the :class:`~binn_lite.dataset.Normalizer` fitted on its training sites
 (set by :func:`binn_lite.train.fit`), so a saved BINN can predict for new sites from their raw
@@ -274,8 +274,9 @@ class BINN(nn.Module):
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the BINN to one file (``torch.save`` of plain data); returns the path.
 
-        Stored: the head's class and constructor arguments and weights, the process model's class
-        and state, learned/global/fixed parameters and the normalizer. Raises ``FileExistsError``
+        Stored: the head's class and constructor arguments and weights, the process model's class,
+        ``config()`` and state (:mod:`binn_lite.process`, section 5), learned/global/fixed
+        parameters and the normalizer. Raises ``FileExistsError``
         if ``path`` exists and ``overwrite`` is false.
         """
         path = Path(path)
@@ -303,14 +304,16 @@ class BINN(nn.Module):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, process_model: ProcessModel | None = None,
+    def load(cls, path: str | os.PathLike, process_model: ProcessModel | type | None = None,
              head: nn.Module | None = None, map_location: str | torch.device = "cpu") -> "BINN":
         """Rebuild a BINN written by :meth:`save` (in eval mode).
 
-        ``process_model`` / ``head``: give a fresh instance when the saved one is not a
-        ``binn_lite`` class (e.g. your own model); the process model must have the same parameter
-        names, the head the same architecture (its weights are loaded). The file is read with
-        ``torch.load(weights_only=True)``: plain data only, no code in the file runs.
+        ``process_model``: needed when the saved model is not a ``binn_lite`` class (your own
+        model): its class, rebuilt as ``cls(**config)`` from the saved ``config()``, or an instance.
+        It must have the same parameter names; its ``state_dict`` is loaded from the file.
+        ``head``: a fresh instance of the same architecture when the saved head cannot be rebuilt
+        from the file. The file is read with ``torch.load(weights_only=True)``: plain data only,
+        no code in the file runs, and only ``binn_lite`` classes are rebuilt by name.
         """
         path = Path(path)
         if not path.is_file():
@@ -318,8 +321,7 @@ class BINN(nn.Module):
         payload = torch.load(path, map_location=map_location, weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise ValueError(f"{path} is not a saved binn_lite BINN")
-        if process_model is None:
-            process_model = _build(payload["process_model_class"], payload["process_model_kwargs"], "process model")
+        process_model = _process_model_from(process_model, payload, path)
         if list(process_model.parameter_table.names) != payload["parameter_names"]:
             raise ValueError(
                 f"{path}: saved parameters ({', '.join(payload['parameter_names'])}) differ from those of "
@@ -369,13 +371,14 @@ def _constraint_config(constraint: Any) -> Any:
 def _head_config(head: nn.Module) -> dict[str, Any] | None:
     """Constructor arguments that rebuild ``head`` (weights come from its state_dict).
 
-    A head with an ``init_kwargs`` dict attribute is rebuilt from it; MLPHead and KANHead are
-    read from their public attributes; for any other head ``None`` (load then needs ``head=``).
+    A head with a ``config()`` method (like a process model, :mod:`binn_lite.process` section 5)
+    is rebuilt from it; MLPHead and KANHead are read from their public attributes; for any other
+    head ``None`` (load then needs ``head=``).
     """
     from .heads import KANHead, MLPHead
 
-    if isinstance(getattr(head, "init_kwargs", None), dict):
-        config = dict(head.init_kwargs)
+    if callable(getattr(head, "config", None)):
+        config = dict(head.config())
         if "constraint" in config and not isinstance(config["constraint"], (str, dict)):
             config["constraint"] = _constraint_config(config["constraint"])
         return config
@@ -406,20 +409,38 @@ def _head_config(head: nn.Module) -> dict[str, Any] | None:
 
 
 def _process_model_config(model: ProcessModel) -> dict[str, Any]:
-    config = getattr(model, "init_kwargs", None)
-    if isinstance(config, dict):
-        return dict(config)
-    if hasattr(model, "solver"):  # CLM5
-        return {"solver": model.solver}
-    return {}
+    """``model.config()`` (the contract's section 5, :mod:`binn_lite.process`), checked to be a dict."""
+    config = model.config()
+    if not isinstance(config, dict):
+        raise TypeError(f"{type(model).__name__}.config() must return a dict; got {type(config).__name__}")
+    return dict(config)
+
+
+def _process_model_from(given: Any, payload: Mapping[str, Any], path: Path) -> ProcessModel:
+    """The process model to load into: ``given`` (an instance or a ProcessModel class) or the saved class."""
+    if isinstance(given, ProcessModel):
+        return given
+    config = payload["process_model_kwargs"]
+    if isinstance(given, type) and issubclass(given, ProcessModel):
+        try:
+            return given(**config)
+        except TypeError as error:
+            raise TypeError(
+                f"{path}: cannot rebuild {given.__name__} from its saved config {config}: {error}. "
+                f"Make {given.__name__}.config() return its constructor arguments, or pass an instance"
+            ) from None
+    if given is not None:
+        raise TypeError(f"process_model must be a ProcessModel instance or class; got {type(given).__name__}")
+    return _build(payload["process_model_class"], config, "process model")
 
 
 def _build(qualified: str, kwargs: dict[str, Any], what: str) -> Any:
     module_name, _, class_name = qualified.rpartition(".")
     if not module_name.startswith("binn_lite"):
+        argument = "process_model" if what == "process model" else "head"
         raise ValueError(
-            f"the saved {what} is {qualified}, not a binn_lite class; pass an instance "
-            f"(BINN.load(path, process_model=...)) or rebuild it yourself"
+            f"the saved {what} is {qualified}, not a binn_lite class, and a saved file never names code "
+            f"to import; pass it yourself: BINN.load(path, {argument}=...)"
         )
     cls = getattr(importlib.import_module(module_name), class_name)
     kwargs = dict(kwargs)

@@ -31,7 +31,7 @@ import torch
 from .blocksolve import BlockTridiagonal, block_tridiagonal_solve, dense_solve, to_dense
 from .forcing import FORCING_FIELDS, Forcing
 from .parameters import Parameter, ParameterTable
-from .process import ProcessModel
+from .process import ProcessModel, interpolate
 
 __all__ = [
     "POOLS", "SOM_POOLS", "N_POOLS", "N_LAYERS", "ZSOI", "DZ", "ZISOI", "ZTOP",
@@ -40,7 +40,7 @@ __all__ = [
     "validate_parameters", "transfer_matrix", "base_turnover", "environmental_scalars",
     "decomposition_rates", "diffusivity", "interface_conductance", "vertical_transport",
     "input_profile", "input_allocation", "system_matrix", "heterotrophic_respiration",
-    "interpolate_to_depths",
+    "soc_stock", "spin_up", "SPIN_UP_SCHEDULE",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -72,6 +72,7 @@ DIFFUSIVITY_FLOOR = 1e-30  # m2 yr-1, as in CLM5, so the interface conductance i
 MAX_DEPTH_CRYOTURBATION = 3.0  # m, cryoturbation decreases linearly to zero at this depth
 MAX_ALT_PERMAFROST = 2.0  # m, active layers deeper than this count as no permafrost
 REFERENCE_TEMPERATURE = 298.15  # K, where xi_T = 1
+SYSTEM_DTYPE = torch.float64  # the steady-state system is built and solved in float64 (CLM5.steady_state)
 
 # ---------------------------------------------------------------------------------------------
 # The 21 parameters (Xu et al. 2025, Table 1; default = middle of the range)
@@ -363,28 +364,6 @@ def heterotrophic_respiration(params: torch.Tensor, forcing: Forcing, pools: tor
     return (respired_fraction[:, :, None] * rates * pools).sum(dim=1)
 
 
-def interpolate_to_depths(node_values: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of node values ``[batch, 20]`` to depths ``[batch, n_obs]`` (m).
-
-    Depths above the first node or below the last take the nearest node. NaN depths (padding)
-    give NaN; gradients flow only through the finite entries.
-    """
-    if node_values.ndim != 2 or node_values.shape[1] != N_LAYERS:
-        raise ValueError(f"node values must have shape [batch, {N_LAYERS}]; got {tuple(node_values.shape)}")
-    if depths.ndim != 2 or depths.shape[0] != node_values.shape[0]:
-        raise ValueError(
-            f"depths must have shape [batch={node_values.shape[0]}, n_obs]; got {tuple(depths.shape)}"
-        )
-    zsoi = ZSOI.to(node_values)
-    depths = depths.to(node_values)
-    missing = torch.isnan(depths)
-    z = torch.clamp(torch.where(missing, zsoi[0], depths), zsoi[0], zsoi[-1])
-    left = torch.clamp(torch.searchsorted(zsoi, z.contiguous(), right=True) - 1, 0, N_LAYERS - 2)
-    weight = (z - zsoi[left]) / (zsoi[left + 1] - zsoi[left])
-    value = torch.gather(node_values, 1, left) * (1 - weight) + torch.gather(node_values, 1, left + 1) * weight
-    return torch.where(missing, torch.full_like(value, float("nan")), value)
-
-
 class Trajectory(NamedTuple):
     """Result of :meth:`CLM5.simulate`: times ``years`` [T] and ``pools`` [batch, T, 7, 20] gC m-3."""
 
@@ -403,11 +382,16 @@ class CLM5(ProcessModel):
     Calling the model, ``model(params, forcing)``, returns SOC = SOM 1 + SOM 2 + SOM 3 at the 20
     node depths ``[batch, 20]`` in gC m-3. ``params`` are physical values ``[batch, 21]`` (or
     ``[21]``, used for every site); map network outputs in [0, 1] with
-    ``CLM5_PARAMETERS.to_physical``. The computation follows the dtype and device of ``params``.
+    ``CLM5_PARAMETERS.to_physical``. Results follow the dtype and device of ``params``; the
+    system itself is always built and solved in float64 (:meth:`steady_state` says why).
     """
 
     parameter_table = CLM5_PARAMETERS
     most_influential = MOST_INFLUENTIAL
+    nonfinite_hints = (
+        "forcing that stops decomposition (e.g. a water scalar or w_scaling of 0): the steady state then "
+        "holds input / rate floor, astronomically large, and overflows",
+    )
 
     def __init__(self, solver: str = "block"):
         super().__init__()
@@ -429,14 +413,22 @@ class CLM5(ProcessModel):
         validate_parameters(params)
         if params.shape[0] != len(forcing):
             raise ValueError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
-        return params, forcing.to(device=params.device, dtype=params.dtype)
+        return params, forcing.to(device=params.device, dtype=SYSTEM_DTYPE)
 
     def steady_state(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
-        """Steady-state pools ``X*`` [batch, 7, 20] in gC m-3: ``(V - A xi K) X* = B I``."""
+        """Steady-state pools ``X*`` [batch, 7, 20] in gC m-3: ``(V - A xi K) X* = B I``.
+
+        Assembled and solved in ``SYSTEM_DTYPE`` (float64), returned in the dtype of ``params``;
+        gradients flow through the casts. Where decomposition is many orders of magnitude slower
+        than mixing (small ``efolding`` and ``w_scaling``, long ``tau_s3``) the system is nearly
+        singular: mixing conserves carbon exactly and only tiny rates remove it, so merely
+        rounding the matrix to float32 changes SOC by up to ~100 % (componentwise condition
+        numbers up to ~1e10). float64 costs about 40 % more time per batch (``bench/solver.py``).
+        """
         params, forcing = self._prepare(params, forcing)
-        lower, diag, upper, rhs = _system_blocks(params, forcing)
+        lower, diag, upper, rhs = _system_blocks(params.to(SYSTEM_DTYPE), forcing)
         solve = block_tridiagonal_solve if self.solver == "block" else dense_solve
-        return solve(lower, diag, upper, rhs).transpose(1, 2)
+        return solve(lower, diag, upper, rhs).transpose(1, 2).to(params.dtype)
 
     def forward(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
         """Steady-state SOC (SOM 1 + 2 + 3) at the 20 nodes [batch, 20] in gC m-3."""
@@ -444,8 +436,32 @@ class CLM5(ProcessModel):
         return pools[:, POOL["som1"]:POOL["som3"] + 1].sum(dim=1)
 
     def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        """SOC at observed depths (m), ``[batch, n_obs]``; see :func:`interpolate_to_depths`."""
-        return interpolate_to_depths(prediction, coords)
+        """SOC at observed depths (m) ``[batch, n_obs]``, linear between the nodes ``ZSOI``.
+
+        Depths above the first node or below the last take the nearest node; NaN depths give NaN.
+        """
+        if prediction.ndim != 2 or prediction.shape[1] != N_LAYERS:
+            raise ValueError(f"CLM5 predictions have shape [batch, {N_LAYERS}]; got {tuple(prediction.shape)}")
+        return interpolate(prediction, ZSOI, coords)
+
+    def config(self) -> dict:
+        """Constructor arguments (see :mod:`binn_lite.process`, section 5)."""
+        return {"solver": self.solver}
+
+    def mass_balance(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+        """Relative imbalance ``(input - respiration) / input`` per site ``[batch]`` at steady state.
+
+        Input and respiration are column totals in gC m-2 day-1 (layer values times ``DZ``). The
+        model conserves mass (no flux crosses bedrock), so this is zero to solver precision.
+        Computed in float64 whatever the dtype of ``params``.
+        """
+        params, forcing = self._prepare(params, forcing)
+        params = params.to(SYSTEM_DTYPE)
+        pools = self.steady_state(params, forcing)
+        dz = DZ.to(params)
+        inputs = (input_allocation(params, forcing) * dz).sum(dim=(1, 2))
+        respired = (heterotrophic_respiration(params, forcing, pools) * dz).sum(dim=1)
+        return (inputs - respired) / inputs
 
     @torch.no_grad()
     def simulate(self, params: torch.Tensor, forcing: Forcing, years: float,
@@ -468,6 +484,7 @@ class CLM5(ProcessModel):
         params, forcing = self._prepare(params, forcing)
         if dt_days <= 0 or years <= 0:
             raise ValueError(f"years and dt_days must be positive; got years={years}, dt_days={dt_days}")
+        out_dtype, params = params.dtype, params.to(SYSTEM_DTYPE)  # as in steady_state
         lower, diag, upper, rhs = _system_blocks(params, forcing)
         eye = torch.eye(N_POOLS, dtype=params.dtype, device=params.device)
         factors = BlockTridiagonal(lower, diag + eye / dt_days, upper)
@@ -480,5 +497,52 @@ class CLM5(ProcessModel):
             if step % record_every == 0 or step == n_steps:
                 times.append(step * dt_days / DAYS_PER_YEAR)
                 states.append(x)
-        pools = torch.stack(states, dim=1).transpose(2, 3)
-        return Trajectory(torch.tensor(times, dtype=params.dtype), pools)
+        pools = torch.stack(states, dim=1).transpose(2, 3).to(out_dtype)
+        return Trajectory(torch.tensor(times, dtype=out_dtype), pools)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stocks and spin-up
+# ---------------------------------------------------------------------------------------------
+_SOM = [POOL[name] for name in SOM_POOLS]
+
+
+def soc_stock(pools: torch.Tensor, max_depth: float | None = None) -> torch.Tensor:
+    """SOC stock (gC m-2): ``sum_j (SOM1 + SOM2 + SOM3)_j dz_j`` over layers ``[..., 7, 20] -> [...]``.
+
+    ``pools`` in gC m-3 (e.g. :meth:`CLM5.steady_state` or ``Trajectory.pools``). With ``max_depth``
+    (m) only whole layers whose bottom lies at or above it are counted (e.g. 1.2 m: the top 9 layers).
+    """
+    dz = DZ.to(pools)
+    if max_depth is not None:
+        dz = torch.where(ZISOI.to(pools) <= max_depth + 1e-9, dz, torch.zeros_like(dz))
+    return (pools[..., _SOM, :].sum(dim=-2) * dz).sum(dim=-1)
+
+
+#: default stages of :func:`spin_up`: (years, step in years)
+SPIN_UP_SCHEDULE = ((100, 1), (2_000, 20), (300_000, 1_000))
+
+
+def spin_up(params: torch.Tensor, forcing: Forcing, schedule=SPIN_UP_SCHEDULE,
+            model: CLM5 | None = None) -> Trajectory:
+    """Spin the model up from bare soil with implicit Euler steps that grow with time (float64).
+
+    ``params``: physical values ``[batch, 21]`` or ``[21]``. ``schedule`` lists ``(years,
+    step_years)`` stages run one after the other; the default is 100 years of 1-year steps, then
+    2,000 years of 20-year steps, then 300,000 years of 1,000-year steps. Each stage starts from
+    where the previous one ended (:meth:`CLM5.simulate`). Returns one :class:`Trajectory` with the
+    times (years since the start) and pools ``[batch, T, 7, 20]`` (gC m-3) of every step.
+    """
+    model = model or CLM5()
+    params = torch.as_tensor(params, dtype=torch.float64)
+    forcing = forcing.to(dtype=torch.float64)
+    times, states, x0, start = [], [], None, 0.0
+    for years, step_years in schedule:
+        if years <= 0 or step_years <= 0 or step_years > years:
+            raise ValueError(f"spin-up stage needs 0 < step_years <= years; got years={years}, step={step_years}")
+        stage = model.simulate(params, forcing, years=years, x0=x0, dt_days=step_years * DAYS_PER_YEAR)
+        repeated = 1 if times else 0  # a later stage's first state is the previous stage's last
+        times.append(stage.years[repeated:] + start)
+        states.append(stage.pools[:, repeated:])
+        x0, start = stage.pools[:, -1], start + float(stage.years[-1])
+    return Trajectory(torch.cat(times), torch.cat(states, dim=1))

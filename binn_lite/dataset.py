@@ -7,7 +7,8 @@ A BINN learns from many *sites*. Each site has
   kept in a long table ``site_id, <coord_name>, <value_name>``,
 * forcing: whatever its process model needs (for CLM5 a :class:`~binn_lite.clm5.Forcing`), with
   one entry per site in the same order as ``sites``,
-* for synthetic data, the parameters that generated the observations (:class:`Truth`).
+* for synthetic data, the parameters that generated the observations
+  (:class:`~binn_lite.data.truth.Truth`).
 
 :class:`SiteDataset` holds all four and turns the ragged observations into NaN-padded tensors
 ``coords``/``targets`` of shape ``[n_sites, max_obs]`` for batched training. It does not know about
@@ -25,13 +26,16 @@ unchanged, on test sites or entirely new ones.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["SiteDataset", "Normalizer", "Truth", "TRUTH_FUNCTIONS", "positions"]
+if TYPE_CHECKING:  # binn_lite.data builds on this module, so the Truth type is only named here
+    from .data.truth import Truth
+
+__all__ = ["SiteDataset", "Normalizer", "positions"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,186 +162,6 @@ def _numeric_block(frame: pd.DataFrame, names: Sequence[str], what: str) -> pd.D
         if len(bad):
             raise ValueError(f"{what}: column {name!r} has a missing or non-finite value at site {bad.index[0]!r}")
     return block.astype(np.float64)
-
-
-# ---------------------------------------------------------------------------------------------
-# Truth (synthetic data only)
-# ---------------------------------------------------------------------------------------------
-def _log2_shifted(x: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(x + 2.5 > 0, np.log2(np.maximum(x + 2.5, 1e-300)), np.nan)
-
-
-#: the function family of the ScIReN relationship test, ``f`` in ``c f(a x + b) + d``
-TRUTH_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "x": lambda x: x,
-    "x^2": lambda x: x ** 2,
-    "log2(x+2.5)": _log2_shifted,
-    "2^x": lambda x: 2.0 ** x,
-    "|x|": np.abs,
-}
-
-
-class Truth:
-    """The parameters that generated a synthetic dataset, and how they depend on covariates.
-
-    Attributes
-    ----------
-    scenario : name of the truth scenario (``"sciren4"``, ``"all21"``, ...).
-    params : DataFrame, index ``site_id``, one column per process-model parameter, physical units.
-    relationships : ``{parameter: [term, ...]}`` for every parameter that varies between sites. A
-        term is a dict ``{"covariate", "f", "a", "b", "c", "d", "mean", "std"}``: with the z-scored
-        covariate ``x = (covariate - mean) / std`` it contributes ``g = c f(a x + b) + d``, ``f`` one of
-        :data:`TRUTH_FUNCTIONS`.
-    rescaling : ``{parameter: {"g_min", "g_max", "u_min", "u_max"}}``: the unit parameter is
-        ``u = u_min + (u_max - u_min) (sum of terms - g_min) / (g_max - g_min)`` (ScIReN rescales every
-        parameter to span [0.2, 0.8] of its range over the sites).
-    fixed : ``{parameter: unit value}`` for parameters that are the same at every site.
-    low, high : ``{parameter: bound}``: physical value ``= low + u (high - low)``.
-    """
-
-    def __init__(self, scenario: str, params: pd.DataFrame,
-                 relationships: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                 rescaling: Mapping[str, Mapping[str, float]] | None = None,
-                 fixed: Mapping[str, float] | None = None,
-                 low: Mapping[str, float] | None = None, high: Mapping[str, float] | None = None):
-        self.scenario = str(scenario)
-        self.params = params.copy()
-        self.relationships = {p: [dict(t) for t in terms] for p, terms in (relationships or {}).items()}
-        self.rescaling = {p: dict(r) for p, r in (rescaling or {}).items()}
-        self.fixed = {p: float(v) for p, v in (fixed or {}).items()}
-        self.low = {p: float(v) for p, v in (low or {}).items()}
-        self.high = {p: float(v) for p, v in (high or {}).items()}
-        for p, terms in self.relationships.items():
-            if p not in self.rescaling:
-                raise ValueError(f"truth: parameter {p!r} has relationships but no rescaling")
-            for term in terms:
-                if term["f"] not in TRUTH_FUNCTIONS:
-                    raise ValueError(f"truth: unknown function {term['f']!r} for {p!r}; known: {', '.join(TRUTH_FUNCTIONS)}")
-
-    # -- views ----------------------------------------------------------------------------------
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return tuple(self.params.columns)
-
-    @property
-    def varying(self) -> tuple[str, ...]:
-        """Parameters that depend on covariates."""
-        return tuple(self.relationships)
-
-    @property
-    def drivers(self) -> dict[str, list[str]]:
-        """``{parameter: [driver covariate, ...]}`` for every varying parameter."""
-        return {p: [t["covariate"] for t in terms] for p, terms in self.relationships.items()}
-
-    @property
-    def unit_params(self) -> pd.DataFrame:
-        """The true parameters mapped to [0, 1] with ``(x - low) / (high - low)``."""
-        missing = [p for p in self.params.columns if p not in self.low or p not in self.high]
-        if missing:
-            raise ValueError(f"truth: no parameter range for {', '.join(missing)}")
-        low = pd.Series(self.low)[self.params.columns]
-        high = pd.Series(self.high)[self.params.columns]
-        return (self.params - low) / (high - low)
-
-    def __len__(self) -> int:
-        return len(self.params)
-
-    def __repr__(self) -> str:
-        return f"Truth({self.scenario!r}, {len(self.params)} sites, varying: {', '.join(self.varying) or 'none'})"
-
-    def subset(self, site_ids: Sequence[Any]) -> "Truth":
-        """The same truth restricted to ``site_ids`` (in that order)."""
-        return Truth(self.scenario, self.params.loc[list(site_ids)], self.relationships, self.rescaling,
-                     self.fixed, self.low, self.high)
-
-    # -- the relationships as functions -----------------------------------------------------------
-    @staticmethod
-    def term_value(term: Mapping[str, Any], values: np.ndarray) -> np.ndarray:
-        """``c f(a x + b) + d`` with ``x = (values - mean) / std`` (values in the covariate's unit)."""
-        x = (np.asarray(values, dtype=np.float64) - term["mean"]) / term["std"]
-        return term["c"] * TRUTH_FUNCTIONS[term["f"]](term["a"] * x + term["b"]) + term["d"]
-
-    def _to_unit(self, param: str, g: np.ndarray) -> np.ndarray:
-        r = self.rescaling[param]
-        return r["u_min"] + (r["u_max"] - r["u_min"]) * (g - r["g_min"]) / (r["g_max"] - r["g_min"])
-
-    def evaluate(self, covariates: pd.DataFrame) -> pd.DataFrame:
-        """True unit parameters [0, 1] at any sites from their covariates (same index as ``covariates``).
-
-        Varying parameters follow their relationships, fixed ones their constant. Raises
-        ``ValueError`` where a relationship is undefined (``log2`` of a non-positive number).
-        """
-        out = {}
-        for p in self.params.columns:
-            if p in self.relationships:
-                g = sum(self.term_value(t, covariates[t["covariate"]].to_numpy(dtype=np.float64))
-                        for t in self.relationships[p])
-                u = self._to_unit(p, g)
-                if not np.all(np.isfinite(u)):
-                    site = covariates.index[~np.isfinite(u)][0]
-                    raise ValueError(f"truth relationship of {p!r} is undefined at site {site!r}")
-                out[p] = u
-            elif p in self.fixed:
-                out[p] = np.full(len(covariates), self.fixed[p])
-        return pd.DataFrame(out, index=covariates.index)
-
-    def curve(self, param: str, covariate: str, values: Sequence[float] | np.ndarray,
-              at: Mapping[str, float] | None = None) -> np.ndarray:
-        """The true unit parameter as a function of one covariate, the other drivers held fixed.
-
-        Parameters
-        ----------
-        param : parameter name.
-        covariate : covariate name; if it does not drive ``param`` the curve is flat.
-        values : covariate values in the covariate's own unit (not z-scored).
-        at : values of the other drivers (own units); default: their mean, i.e. ``x = 0``.
-
-        Returns
-        -------
-        numpy array like ``values``: ``u = u_min + (u_max - u_min) (sum_k g_k - g_min) / (g_max - g_min)``.
-        NaN where a ``log2`` term is undefined.
-        """
-        values = np.asarray(values, dtype=np.float64)
-        if param in self.fixed and param not in self.relationships:
-            return np.full(values.shape, self.fixed[param])
-        if param not in self.relationships:
-            raise KeyError(f"truth has no relationship for {param!r}; varying: {', '.join(self.varying)}")
-        at = dict(at or {})
-        g = np.zeros(values.shape)
-        for term in self.relationships[param]:
-            if term["covariate"] == covariate:
-                g = g + self.term_value(term, values)
-            else:
-                g = g + self.term_value(term, np.asarray(at.get(term["covariate"], term["mean"])))
-        return self._to_unit(param, g)
-
-    def component(self, param: str, covariate: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Contribution of one driver to the unit parameter, ``(u_max - u_min) g_k / (g_max - g_min)``.
-
-        Additive parts are defined up to a constant; compare shapes (e.g. after removing the mean),
-        as for the edge functions of a KAN. Zero if ``covariate`` does not drive ``param``.
-        """
-        values = np.asarray(values, dtype=np.float64)
-        if param not in self.relationships:
-            return np.zeros(values.shape)
-        r = self.rescaling[param]
-        g = np.zeros(values.shape)
-        for term in self.relationships[param]:
-            if term["covariate"] == covariate:
-                g = g + self.term_value(term, values)
-        return (r["u_max"] - r["u_min"]) * g / (r["g_max"] - r["g_min"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything except the per-site table, JSON-serialisable."""
-        return {"scenario": self.scenario, "relationships": self.relationships, "rescaling": self.rescaling,
-                "fixed": self.fixed, "low": self.low, "high": self.high}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], params: pd.DataFrame) -> "Truth":
-        """Inverse of :meth:`to_dict` with the per-site table ``params``."""
-        return cls(d["scenario"], params, d.get("relationships"), d.get("rescaling"), d.get("fixed"),
-                   d.get("low"), d.get("high"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,21 +1,20 @@
-"""Look inside the CLM5 matrix model: plots, a spin-up helper, a sensitivity analysis and a widget.
+"""Look inside the CLM5 matrix model: pictures of its pieces and a parameter explorer widget.
 
 Everything here serves tutorial 01 (``tutorials/01_matrix_model.ipynb``). The model is
 
     dX/dt = B I + A xi K X - V X                                   (time in days)
 
-with ``X`` [gC m-3] the 7 pools in each of 20 layers (see :mod:`binn_lite.clm5`). Plotting
-functions return a :class:`matplotlib.figure.Figure` and never call ``plt.show()`` or write files;
-in a notebook end the cell with ``plt.show()``.
+with ``X`` [gC m-3] the 7 pools in each of 20 layers; the physics (matrices, steady state,
+:func:`~binn_lite.clm5.spin_up`, :func:`~binn_lite.clm5.soc_stock`) lives in :mod:`binn_lite.clm5`,
+the sensitivity analysis in :mod:`binn_lite.sensitivity`. Figures follow the convention of
+:mod:`binn_lite.plots`.
 
 * forcing and building blocks: :func:`contrasting_sites`, :func:`plot_forcing`, :func:`plot_matrix`,
   :func:`plot_sparsity`, :func:`plot_turnover`, :func:`plot_scalars_with_depth`,
   :func:`plot_diffusivity`, :func:`plot_input_profile`;
-* steady state and spin-up: :func:`soc_stock`, :func:`spin_up`, :func:`plot_spinup`,
-  :func:`plot_pools_profile`, :func:`plot_soc_profiles`;
-* which parameters matter: :func:`sensitivity` (Morris elementary effects or one-at-a-time),
-  :func:`plot_sensitivity`;
-* the slider widget: :class:`ParameterExplorer` and :func:`parameter_explorer`.
+* steady state and spin-up: :func:`plot_spinup`, :func:`plot_pools_profile`, :func:`plot_soc_profiles`;
+* the slider widget: :class:`ParameterExplorer` and :func:`parameter_explorer` (ipywidgets 7.7 or 8),
+  and :func:`figure_png` for reproducible PNG bytes.
 """
 from __future__ import annotations
 
@@ -32,12 +31,12 @@ from matplotlib.figure import Figure
 
 from .clm5 import (CLM5, CLM5_PARAMETERS, DAYS_PER_YEAR, DZ, MOST_INFLUENTIAL, N_LAYERS, N_POOLS, POOLS,
                    SOM_POOLS, ZISOI, ZSOI, Forcing, Trajectory, base_turnover, diffusivity,
-                   environmental_scalars, input_profile)
+                   environmental_scalars, input_profile, soc_stock)
 
 __all__ = [
     "POOL_LABELS", "contrasting_sites", "plot_forcing", "plot_matrix", "plot_sparsity", "plot_turnover",
-    "plot_scalars_with_depth", "plot_diffusivity", "plot_input_profile", "soc_stock", "spin_up",
-    "plot_spinup", "plot_pools_profile", "plot_soc_profiles", "sensitivity", "plot_sensitivity",
+    "plot_scalars_with_depth", "plot_diffusivity", "plot_input_profile",
+    "plot_spinup", "plot_pools_profile", "plot_soc_profiles",
     "EXPLORER_PARAMETERS", "ParameterExplorer", "parameter_explorer", "figure_png",
 ]
 
@@ -362,45 +361,8 @@ def plot_input_profile(params, forcing: Forcing, betas: Sequence[float] = (0.9, 
 
 
 # ---------------------------------------------------------------------------------------------
-# Steady state and spin-up
+# Steady state and spin-up (computed by binn_lite.clm5: CLM5.steady_state, spin_up)
 # ---------------------------------------------------------------------------------------------
-def soc_stock(pools: torch.Tensor, max_depth: float | None = None) -> torch.Tensor:
-    """SOC stock (gC m-2): ``sum_j (SOM1 + SOM2 + SOM3)_j dz_j`` over layers ``[..., 7, 20] -> [...]``.
-
-    With ``max_depth`` (m) only whole layers whose bottom lies at or above it are counted
-    (e.g. 1.2 m: the top 9 layers).
-    """
-    dz = DZ.to(pools)
-    if max_depth is not None:
-        dz = torch.where(ZISOI.to(pools) <= max_depth + 1e-9, dz, torch.zeros_like(dz))
-    return (pools[..., _SOM, :].sum(dim=-2) * dz).sum(dim=-1)
-
-
-def spin_up(params, forcing: Forcing, schedule: Sequence[tuple[float, float]] = ((100, 1), (2_000, 20), (300_000, 1_000)),
-            model: CLM5 | None = None) -> Trajectory:
-    """Spin the model up from bare soil with implicit Euler steps that grow with time.
-
-    ``schedule`` lists ``(years, step_years)`` stages run one after the other, e.g. 100 years of
-    1-year steps, then 2,000 years of 20-year steps, then 300,000 years of 1,000-year steps. Each
-    stage starts from where the previous one ended (:meth:`binn_lite.clm5.CLM5.simulate`). Returns
-    one :class:`~binn_lite.clm5.Trajectory` with the times (years since the start) and pools
-    ``[batch, T, 7, 20]`` (gC m-3) of every step.
-    """
-    model = model or CLM5()
-    params = _params_for(params, forcing)
-    forcing = forcing.to(dtype=torch.float64)
-    times, states, x0, start = [], [], None, 0.0
-    for years, step in schedule:
-        if years <= 0 or step <= 0 or step > years:
-            raise ValueError(f"spin-up stage needs 0 < step_years <= years; got years={years}, step={step}")
-        part = model.simulate(params, forcing, years=years, x0=x0, dt_days=step * DAYS_PER_YEAR)
-        skip = 0 if not times else 1  # the first state of a later stage repeats the last one
-        times.append(part.years[skip:] + start)
-        states.append(part.pools[:, skip:])
-        x0, start = part.pools[:, -1], start + float(part.years[-1])
-    return Trajectory(torch.cat(times), torch.cat(states, dim=1))
-
-
 def plot_spinup(trajectory: Trajectory, steady: torch.Tensor, labels: Sequence[str] | None = None,
                 max_depth: float | None = 1.2) -> Figure:
     """Spin-up against the steady state (log time axis).
@@ -449,10 +411,9 @@ def plot_pools_profile(pools: torch.Tensor, labels: Sequence[str] | None = None,
     fig, axes = plt.subplots(1, p.shape[0], figsize=(4.2 * p.shape[0], 4), sharey=True,
                              squeeze=False, constrained_layout=True)
     z = _numpy(ZSOI)
-    styles = ["-", "-", "-", "-", "-", "-", "-"]
     for ax, site, label in zip(axes[0], p, labels):
         for k in range(N_POOLS):
-            ax.plot(np.maximum(site[k], 1e-3), z, styles[k], marker="o", ms=2.5, lw=2 if k in _SOM else 1,
+            ax.plot(np.maximum(site[k], 1e-3), z, "-", marker="o", ms=2.5, lw=2 if k in _SOM else 1,
                     color=_COLORS[k % len(_COLORS)], label=POOL_LABELS[k])
         ax.set(xscale="log", xlabel="carbon (gC m$^{-3}$)", title=label)
         ax.set_xlim(left=max(1.0, float(p[:, :, z <= max_depth].min()) / 2))
@@ -483,167 +444,6 @@ def plot_soc_profiles(soc: torch.Tensor, depths=None, observed=None, labels: Seq
         ax.set_xlim(left=0)
         _depth_axis(ax, max_depth, label=i == 0)
     axes[0, 0].legend(fontsize=8)
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------
-# Sensitivity analysis
-# ---------------------------------------------------------------------------------------------
-def _morris_design(n_sites: int, names: Sequence[str], n_trajectories: int, levels: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Morris (1991) trajectories in the unit cube for each site.
-
-    Returns points [sites, r, k+1, k] (unit values of the ``names``), the moved factor [sites, r, k]
-    of each step, its direction (+1/-1) and the step ``delta = levels / (2 (levels - 1))``.
-    """
-    k = len(names)
-    delta = levels / (2.0 * (levels - 1))
-    grid = np.arange(levels) / (levels - 1)
-    low_starts = grid[grid <= 1 - delta + 1e-12]
-    points = np.empty((n_sites, n_trajectories, k + 1, k))
-    moved = np.empty((n_sites, n_trajectories, k), dtype=int)
-    direction = np.empty((n_sites, n_trajectories, k))
-    for s in range(n_sites):
-        for t in range(n_trajectories):
-            up = rng.random(k) < 0.5
-            x = rng.choice(low_starts, size=k) + np.where(up, 0.0, delta)
-            order = rng.permutation(k)
-            points[s, t, 0] = x
-            for step, factor in enumerate(order):
-                x = x.copy()
-                x[factor] += delta if up[factor] else -delta
-                points[s, t, step + 1] = x
-            moved[s, t] = order
-            direction[s, t] = np.where(up[order], 1.0, -1.0)
-    return points, moved, direction, delta
-
-
-def sensitivity(forcing: Forcing, depths: torch.Tensor, *, method: str = "morris",
-                names: Sequence[str] | None = None, base=None, n_trajectories: int = 4, levels: int = 4,
-                delta: float = 0.1, seed: int = 0, model: CLM5 | None = None,
-                max_batch: int = 4096) -> pd.DataFrame:
-    """How strongly each parameter moves log SOC at the observed depths.
-
-    The output of the model at site s is ``y = log SOC(depths_s)`` (natural log, gC m-3), so an
-    effect of 0.1 means about 10 % more or less SOC. Parameters move in *unit* values (0 = low,
-    1 = high end of :data:`~binn_lite.clm5.CLM5_PARAMETERS`), so the ranking is about the ranges
-    as much as about the model.
-
-    ``method="morris"`` (elementary effects, Morris 1991; Campolongo et al. 2007): per site,
-    ``n_trajectories`` random paths through a ``levels``-level grid of the unit cube that move one
-    parameter at a time by ``Delta = levels / (2 (levels - 1))``; every step gives, at every observed
-    depth, one elementary effect ``EE = (y(u + Delta e_i) - y(u)) / Delta``. The whole design (sites x
-    trajectories x (k + 1) points) runs as one batched CLM5 call (in chunks of ``max_batch``).
-
-    ``method="oat"`` (one at a time): from ``base`` (unit values [21] or [sites, 21]; default 0.5,
-    the middle of every range) each parameter moves to ``base - delta`` and ``base + delta`` (kept in
-    [0, 1]); ``EE = (y(+) - y(-)) / (u+ - u-)``.
-
-    Parameters not in ``names`` (default: all 21) stay at ``base`` (Morris: at 0.5 or ``base``).
-
-    Returns
-    -------
-    DataFrame indexed by parameter, sorted by ``mu_star`` (largest first), columns
-    ``mu_star`` (mean |EE| over sites, paths and depths; log SOC per unit range), ``mu`` (mean EE:
-    the sign says whether SOC rises with the parameter), ``sigma`` (standard deviation of EE:
-    non-linearity and interactions), ``rank`` (1 = most influential). ``df.attrs`` holds the settings
-    and ``n_runs`` (the number of model solves).
-    """
-    names = list(CLM5_PARAMETERS.names if names is None else names)
-    for name in names:
-        CLM5_PARAMETERS.index(name)  # KeyError naming unknown parameters
-    if len(set(names)) != len(names):
-        raise ValueError(f"parameter names repeat: {names}")
-    n_sites = len(forcing)
-    depths = torch.as_tensor(depths, dtype=torch.float64)
-    if depths.ndim != 2 or depths.shape[0] != n_sites:
-        raise ValueError(f"depths must have shape [{n_sites} sites, n_obs] (m, NaN-padded); got {tuple(depths.shape)}")
-    if bool(torch.isnan(depths).all(dim=1).any()):
-        site = int(torch.isnan(depths).all(dim=1).nonzero()[0, 0])
-        raise ValueError(f"site {site} has no observed depth (all NaN); give at least one depth per site")
-    n_par = len(CLM5_PARAMETERS)
-    base_unit = torch.full((n_sites, n_par), 0.5, dtype=torch.float64)
-    if base is not None:
-        base_unit = torch.as_tensor(base, dtype=torch.float64).expand(n_sites, n_par).clone()
-        if bool(((base_unit < 0) | (base_unit > 1)).any()):
-            raise ValueError("base must hold unit parameter values in [0, 1]")
-    columns = [CLM5_PARAMETERS.index(n) for n in names]
-    k = len(names)
-
-    if method == "morris":
-        if levels < 2 or levels % 2:
-            raise ValueError(f"levels must be an even number >= 2; got {levels}")
-        if n_trajectories < 1:
-            raise ValueError(f"n_trajectories must be >= 1; got {n_trajectories}")
-        rng = np.random.default_rng(seed)
-        design, moved, direction, step = _morris_design(n_sites, names, n_trajectories, levels, rng)
-        unit = base_unit[:, None, None, :].expand(n_sites, n_trajectories, k + 1, n_par).clone()
-        unit[..., columns] = torch.from_numpy(design)
-    elif method == "oat":
-        if not 0 < delta <= 0.5:
-            raise ValueError(f"delta must be in (0, 0.5]; got {delta}")
-        unit = base_unit[:, None, :].expand(n_sites, 2 * k, n_par).clone()
-        for j, c in enumerate(columns):
-            unit[:, 2 * j, c] = (base_unit[:, c] - delta).clamp(0.0, 1.0)
-            unit[:, 2 * j + 1, c] = (base_unit[:, c] + delta).clamp(0.0, 1.0)
-    else:
-        raise ValueError(f"method must be 'morris' or 'oat'; got {method!r}")
-
-    model = model or CLM5()
-    per_site = unit[0].numel() // n_par
-    flat = CLM5_PARAMETERS.to_physical(unit.reshape(-1, n_par))
-    site_of_row = torch.arange(n_sites).repeat_interleave(per_site)
-    forcing64 = forcing.to(dtype=torch.float64)
-    outputs = []
-    with torch.no_grad():
-        for start in range(0, flat.shape[0], max_batch):
-            rows = site_of_row[start:start + max_batch]
-            soc = model(flat[start:start + max_batch], forcing64[rows])
-            outputs.append(torch.log(model.observe(soc, depths[rows])))
-    y = torch.cat(outputs).reshape(*unit.shape[:-1], depths.shape[1]).numpy()
-
-    if method == "morris":
-        diffs = (y[:, :, 1:] - y[:, :, :-1]) / step * direction[..., None]  # [s, r, k, obs] in path order
-        effects = np.empty_like(diffs)
-        np.put_along_axis(effects, moved[..., None], diffs, axis=2)
-        effects = effects.transpose(2, 0, 1, 3).reshape(k, -1)
-    else:
-        moved_by = (unit[:, 1::2, columns].diagonal(dim1=1, dim2=2) - unit[:, 0::2, columns].diagonal(dim1=1, dim2=2))
-        effects = (y[:, 1::2] - y[:, 0::2]) / moved_by.numpy()[:, :, None]  # [s, k, obs]
-        effects = effects.transpose(1, 0, 2).reshape(k, -1)
-    frame = pd.DataFrame({
-        "mu_star": np.nanmean(np.abs(effects), axis=1),
-        "mu": np.nanmean(effects, axis=1),
-        "sigma": np.nanstd(effects, axis=1),
-    }, index=pd.Index(names, name="parameter")).sort_values("mu_star", ascending=False)
-    frame["rank"] = np.arange(1, k + 1)
-    frame.attrs = {"method": method, "n_sites": n_sites, "n_runs": int(flat.shape[0]),
-                   "output": "log SOC (gC m-3) at observed depths", "seed": seed,
-                   **({"n_trajectories": n_trajectories, "levels": levels} if method == "morris" else {"delta": delta})}
-    return frame
-
-
-def plot_sensitivity(frame: pd.DataFrame, highlight: Sequence[str] = MOST_INFLUENTIAL, title: str = "") -> Figure:
-    """Horizontal bars of ``mu_star`` (largest on top), ``highlight`` in orange, ``sigma`` as grey dots.
-
-    ``frame`` is the result of :func:`sensitivity`.
-    """
-    for column in ("mu_star", "sigma"):
-        if column not in frame.columns:
-            raise ValueError(f"plot_sensitivity needs a {column!r} column (the result of sensitivity()); "
-                             f"got {list(frame.columns)}")
-    order = frame.sort_values("mu_star")
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(order) + 1.4), constrained_layout=True)
-    y = np.arange(len(order))
-    colors = [_COLORS[1] if name in highlight else _COLORS[0] for name in order.index]
-    ax.barh(y, order["mu_star"], color=colors)
-    ax.plot(order["sigma"], y, "o", color="0.3", ms=3, label="σ (spread of the effects)")
-    ax.set_yticks(y, order.index)
-    method = frame.attrs.get("method", "")
-    ax.set(xlabel="μ* = mean |Δ log SOC| per unit range", title=title or f"parameter sensitivity ({method})")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=_COLORS[1]), plt.Rectangle((0, 0), 1, 1, color=_COLORS[0])]
-    ax.legend(handles + ax.get_legend_handles_labels()[0],
-              ["the papers' four", "other parameters", "σ (spread of the effects)"], fontsize=8, loc="lower right")
     return fig
 
 

@@ -1,6 +1,7 @@
 """The monthly climatology that drives the CLM5 soil-carbon model at each site.
 
-All fields are batch-first tensors (site first). See ``shared/spec`` and the CLM5 technical note:
+All fields are batch-first tensors (site first); names and units follow the CLM5 Technical Note
+(Lawrence et al. 2018, the chapter on decomposition of soil organic matter):
 
 ================  ==============  ===========================================================
 field             shape           unit / meaning

@@ -21,16 +21,17 @@ top and measures the KL divergence between importances and the truth, and
 Conventions: covariate matrices are ``[n_sites, n_covariates]`` (torch, numpy or pandas; the
 z-scored covariates the head was trained on); curves are returned as long DataFrames with columns
 ``covariate, parameter, x, value``; importance matrices as DataFrames with covariates as index and
-parameters as columns. Plot helpers return a matplotlib ``Figure``; they never call ``plt.show``
-and write a file only when given ``path``.
+parameters as columns. Plot helpers follow the figure convention of :mod:`binn_lite.plots`.
 """
 from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .heads import KANHead, round_floats
@@ -582,34 +583,13 @@ def _check_curves(curves: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------------------------
 # Plots
 # ---------------------------------------------------------------------------------------------
-def _new_figure(figsize):
-    """A Figure made through pyplot, then released from it at once.
-
-    Going through pyplot loads the backend (in Jupyter the inline backend, which registers the
-    formatter that shows a returned Figure as an image); closing it right away means pyplot
-    neither shows it a second time at the end of the cell nor keeps it alive.
-    """
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=figsize, layout="constrained")
-    plt.close(fig)
-    return fig
-
-
-def _finish(fig, path) -> "Figure":
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
-
-
 def plot_importance(
     importance: pd.DataFrame,
     truth: Mapping[str, Sequence[str]] | None = None,
     normalise: str | None = "column",
     title: str | None = None,
     annotate: bool = True,
-    path=None,
-):
+) -> Figure:
     """Heat map of an importance matrix (covariates x parameters).
 
     ``normalise="column"`` divides each parameter's column by its maximum (so colours compare
@@ -625,7 +605,7 @@ def plot_importance(
     elif normalise is not None:
         raise ValueError(f"plot_importance: normalise must be 'column' or None, got {normalise!r}")
     n_cov, n_par = values.shape
-    fig = _new_figure((1.2 + 0.9 * n_par, 0.8 + 0.38 * n_cov))
+    fig = plt.figure(figsize=(1.2 + 0.9 * n_par, 0.8 + 0.38 * n_cov), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=0 if normalise else None)
     ax.set_xticks(range(n_par), [str(c) for c in importance.columns], rotation=45, ha="right")
@@ -650,7 +630,7 @@ def plot_importance(
                                            fill=False, edgecolor="red", linewidth=2.0))
     if title:
         ax.set_title(title)
-    return _finish(fig, path)
+    return fig
 
 
 def plot_edge_curves(
@@ -660,8 +640,7 @@ def plot_edge_curves(
     parameters: Sequence[str] | None = None,
     sharey: bool = True,
     title: str | None = None,
-    path=None,
-):
+) -> Figure:
     """Grid of curves: one row per covariate, one column per parameter.
 
     ``curves`` from :func:`kan_edge_functions` or :func:`partial_dependence_curves`, drawn in
@@ -683,7 +662,7 @@ def plot_edge_curves(
                 raise ValueError(f"plot_edge_curves: no curve for covariate {cov!r} and parameter {par!r}")
             panels[cov, par] = (sel["x"].to_numpy(dtype=float), sel["value"].to_numpy(dtype=float))
     spread = max(float(y.std()) for _, y in panels.values())
-    fig = _new_figure((0.4 + 2.1 * len(parameters), 0.3 + 1.5 * len(covariates)))
+    fig = plt.figure(figsize=(0.4 + 2.1 * len(parameters), 0.3 + 1.5 * len(covariates)), layout="constrained")
     axes = fig.subplots(len(covariates), len(parameters), squeeze=False, sharex="row",
                         sharey="all" if sharey else "none")
     for r, cov in enumerate(covariates):
@@ -711,7 +690,7 @@ def plot_edge_curves(
         fig.legend(handles, labels, loc="outside upper right", fontsize=8)
     if title:
         fig.suptitle(title)
-    return _finish(fig, path)
+    return fig
 
 
 def plot_partial_dependence(
@@ -722,9 +701,8 @@ def plot_partial_dependence(
     covariates: Sequence[str] | None = None,
     n_grid: int = 20,
     truth: Mapping[tuple[str, str], Callable[[np.ndarray], np.ndarray]] | None = None,
-    path=None,
-):
+) -> Figure:
     """Partial-dependence curves of ``fn`` (any head) in a covariate x output grid
     (see :func:`partial_dependence_curves` and :func:`plot_edge_curves`). Returns the Figure."""
     curves = partial_dependence_curves(fn, X, names, out_names, n_grid=n_grid)
-    return plot_edge_curves(curves, truth=truth, covariates=covariates, title="partial dependence", path=path)
+    return plot_edge_curves(curves, truth=truth, covariates=covariates, title="partial dependence")

@@ -1,10 +1,16 @@
 """Figures for training and evaluating a BINN: loss curves, observed vs predicted SOC, profiles,
 recovered vs true parameters and maps of sites.
 
-Every function returns a :class:`matplotlib.figure.Figure` and never shows or saves it: in a
-notebook the figure is drawn when the cell ends (or call ``plt.show()``); in a script pass it to
-``fig.savefig(path)``. Inputs are the objects the rest of binn_lite produces: ``FitResult.history``
-DataFrames, NaN-padded ``[n_sites, n_obs]`` tensors and parameter DataFrames indexed by site id.
+The figure convention of binn_lite (here, in :mod:`binn_lite.explore`, :mod:`binn_lite.interpret`
+and :mod:`binn_lite.sensitivity`): every plotting function draws a new figure through pyplot (or
+onto the ``ax`` it is given) and returns the :class:`matplotlib.figure.Figure`. It never shows,
+saves or closes it. In a notebook the figure appears when the cell ends (or at ``plt.show()``); to
+keep it, ``fig.savefig(path)``; in a script or test, ``plt.close(fig)`` when done. (The one exception
+is :meth:`binn_lite.explore.ParameterExplorer.figure`, which draws outside pyplot because the slider
+widget redraws it as PNG bytes on every move.)
+
+Inputs are the objects the rest of binn_lite produces: ``FitResult.history`` DataFrames, NaN-padded
+``[n_sites, n_obs]`` tensors and parameter DataFrames indexed by site id.
 """
 from __future__ import annotations
 
@@ -32,29 +38,45 @@ def _numpy(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def plot_history(history: pd.DataFrame, title: str = "Training history") -> Figure:
+def plot_history(history: pd.DataFrame, title: str = "Training history", monitor: str = "val_nse") -> Figure:
     """Training and validation loss (left) and validation NSE (right) per epoch.
 
-    ``history`` is ``FitResult.history`` (columns epoch, train_loss, val_loss, val_nse). The best
-    epoch (highest validation NSE) is marked. With a ``stage`` column (``PrunedFit.history``), the
-    first epoch of every later stage is marked too (e.g. "refit" after pruning).
+    ``history`` is ``FitResult.history`` (columns epoch, train_loss, val_loss, val_nse) or
+    ``PrunedFit.history`` (with a ``stage`` column: "sparse", then "refit" or "refit 1", "refit 2",
+    ...; the first epoch of every later stage is marked by a red line and labelled).
+
+    A dotted line marks the best epoch by ``monitor``: the highest ``"val_nse"`` (default, what
+    :func:`~binn_lite.train.fit` monitors by default) or the lowest ``"val_loss"``. Pass the
+    ``monitor`` the fit used (``FitResult.monitor``). :func:`~binn_lite.heads.sciren.fit_and_prune`
+    monitors ``"val_loss"`` but keeps the *last* epoch of every stage (``restore_best=False``), so
+    for its history the line only shows where the validation loss was lowest; the BINN holds the
+    weights of the last epoch.
     """
+    if monitor not in ("val_nse", "val_loss"):
+        raise ValueError(f"monitor must be 'val_nse' or 'val_loss'; got {monitor!r}")
     fig, (ax_loss, ax_nse) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     ax_loss.plot(history["epoch"], history["train_loss"], label="training")
     ax_loss.plot(history["epoch"], history["val_loss"], label="validation")
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
-    ax_loss.legend()
-    best = history.loc[history["val_nse"].idxmax()]
     ax_nse.plot(history["epoch"], history["val_nse"], color="tab:green")
-    ax_nse.axvline(best["epoch"], color="0.5", ls=":", label=f"best epoch {int(best['epoch'])}: {best['val_nse']:.3f}")
     ax_nse.set(xlabel="epoch", ylabel="NSE", title="Validation NSE", ylim=(max(-0.5, history["val_nse"].min()), 1.0))
+
+    best = history.loc[history["val_nse"].idxmax() if monitor == "val_nse" else history["val_loss"].idxmin()]
+    label = (f"highest val NSE: epoch {int(best['epoch'])} ({best['val_nse']:.3f})" if monitor == "val_nse"
+             else f"lowest val loss: epoch {int(best['epoch'])} ({best['val_loss']:.3g})")
+    for ax in (ax_loss, ax_nse):
+        ax.axvline(best["epoch"], color="0.5", ls=":", label=label if ax is ax_nse else None)
+
     if "stage" in history:
-        changes = history.index[history["stage"].ne(history["stage"].shift()) & (history.index > history.index[0])]
-        for row in changes:
+        starts = history.index[history["stage"].ne(history["stage"].shift()) & (history.index > history.index[0])]
+        for k, row in enumerate(starts):
+            epoch = history.loc[row, "epoch"]
             for ax in (ax_loss, ax_nse):
-                ax.axvline(history.loc[row, "epoch"] - 0.5, color="tab:red", lw=1, alpha=0.6)
-            ax_loss.annotate(str(history.loc[row, "stage"]), (history.loc[row, "epoch"], 1), xycoords=("data", "axes fraction"),
-                             xytext=(3, -12), textcoords="offset points", color="tab:red", fontsize=8)
+                ax.axvline(epoch - 0.5, color="tab:red", lw=1, alpha=0.6)
+            # one text row per stage, so labels of short stages do not overlap
+            ax_loss.annotate(str(history.loc[row, "stage"]), (epoch, 1), xycoords=("data", "axes fraction"),
+                             xytext=(3, -12 - 11 * k), textcoords="offset points", color="tab:red", fontsize=8)
+    ax_loss.legend()
     ax_nse.legend(loc="lower right")
     fig.suptitle(title)
     return fig

@@ -6,7 +6,7 @@
 2. hold out 10 % of the sites (never seen in training),
 3. train covariates -> head -> 4 CLM5 parameters -> CLM5 -> SOC on the training sites' SOC only:
    by default ScIReN's KAN head with its recipe (sparse training, pruning, refit;
-   :func:`binn_lite.train.fit_and_prune`), or the BINN paper's MLP with ``--head mlp``,
+   :func:`binn_lite.heads.sciren.fit_and_prune`), or the BINN paper's MLP with ``--head mlp``,
 4. report the held-out SOC NSE and how well each hidden parameter was recovered (R²),
 5. save three figures (loss curve, observed vs predicted SOC, recovered vs true parameters).
 
@@ -18,28 +18,21 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # a script: draw to files, no window
+from .binn import BINN
+from .clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL
+from .data import load_example
+from .heads.sciren import fit_and_prune, make_head
+from .metrics import recovery_table, soc_metrics
+from .train import fit
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .binn import BINN  # noqa: E402
-from .clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL  # noqa: E402
-from .data import load_example  # noqa: E402
-from .heads import KANHead, MLPHead  # noqa: E402
-from .metrics import recovery_table, soc_metrics  # noqa: E402
-from .plots import plot_history, plot_observed_vs_predicted, plot_recovery  # noqa: E402
-from .train import fit, fit_and_prune  # noqa: E402
-
-#: training settings shared by ``make quickstart`` and tutorial 00 (MLP: ``fit``; KAN: ``fit_and_prune``)
+#: training settings of ``make quickstart``, also used by ``bench/recovery.py``
+#: (MLP: :func:`~binn_lite.train.fit`; KAN: :func:`~binn_lite.heads.sciren.fit_and_prune`)
 SETTINGS = {
     "mlp": dict(epochs=300, batch_size=128, lr=3e-3, patience=40, max_seconds=45),
     "kan": dict(),  # fit_and_prune's defaults: sparse stage, two prune-and-refit rounds
 }
-#: the ScIReN head: one-layer KAN, hard sigmoid, sparsity (L1, entropy) and smoothness penalties
-KAN_SETTINGS = dict(constraint="hard_sigmoid", lamb_l1=3e-4, lamb_entropy=1e-4, lamb_smooth=1e-3)
 
 
 def fresh_folder(path: Path) -> Path:
@@ -52,16 +45,14 @@ def fresh_folder(path: Path) -> Path:
     return candidate
 
 
-def make_head(kind: str, n_inputs: int, n_outputs: int, seed: int = 0):
-    """The BINN paper's MLP or the ScIReN one-layer KAN, initialised with ``seed``."""
-    if kind == "mlp":
-        return MLPHead(n_inputs, n_outputs, seed=seed)
-    if kind == "kan":
-        return KANHead(n_inputs, n_outputs, seed=seed, **KAN_SETTINGS)
-    raise ValueError(f"head must be 'mlp' or 'kan', got {kind!r}")
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # a script: draw to files, no window
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_history, plot_observed_vs_predicted, plot_recovery
+
     parser = argparse.ArgumentParser(description="Train a BINN on the bundled example data.")
     parser.add_argument("--out", default="outputs/quickstart", help="folder for the figures (never overwritten)")
     parser.add_argument("--head", choices=("kan", "mlp"), default="kan",

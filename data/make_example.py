@@ -7,7 +7,7 @@ Same as ``python -m binn_lite.data --regenerate``; the settings are ``binn_lite.
 """
 import sys
 
-from binn_lite.data import main
+from binn_lite.data.example import main
 
 if __name__ == "__main__":
     main(["--regenerate", *sys.argv[1:]])

@@ -9,7 +9,7 @@ from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL
 from binn_lite.data import make_synthetic
 from binn_lite.heads import KANHead, MLPHead
-from binn_lite.models import Q10Respiration
+from binn_lite.q10 import Q10Respiration
 from binn_lite.two_pool import TwoPoolSoilCarbon
 
 

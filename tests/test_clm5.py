@@ -6,8 +6,8 @@ import torch
 
 from binn_lite.clm5 import (
     CLM5, CLM5_PARAMETERS, DZ, N_LAYERS, RATE_FLOOR, ZSOI, diffusivity, heterotrophic_respiration,
-    input_allocation, input_profile, interface_conductance, interpolate_to_depths, system_matrix,
-    transfer_matrix, validate_parameters, vertical_transport,
+    input_allocation, input_profile, interface_conductance, system_matrix,
+    transfer_matrix, validate_parameters, vertical_transport, soc_stock, spin_up,
 )
 from clm5_factory import REGIMES, make_forcing
 
@@ -224,24 +224,27 @@ def test_steady_state_shapes_and_soc_is_som_sum():
     torch.testing.assert_close(CLM5()(params, forcing), pools[:, 4:].sum(dim=1))
 
 
-# -- observation operator ----------------------------------------------------------------------
-def test_interpolation_at_between_above_below_nodes_and_nan():
-    nodes = torch.arange(20.0).repeat(2, 1) * torch.tensor([[1.0], [2.0]])
-    z = ZSOI
-    depths = torch.tensor([
-        [float(z[3]), 0.5 * float(z[5] + z[6]), 0.0, 20.0, float("nan")],
-        [float(z[0]), float(z[19]), 0.005, 9.0, 0.25 * float(z[1]) + 0.75 * float(z[2])],
-    ])
-    out = interpolate_to_depths(nodes, depths)
-    expected = torch.tensor([[3.0, 5.5, 0.0, 19.0, float("nan")], [0.0, 38.0, 0.0, 38.0, 2 * 1.75]])
-    torch.testing.assert_close(out, expected, equal_nan=True)
+# ---------------------------------------------------------------------------------------------
+# stocks and spin-up
+# ---------------------------------------------------------------------------------------------
+def test_soc_stock_sums_som_pools_times_thickness():
+    pools = torch.zeros(1, 7, N_LAYERS, dtype=torch.float64)
+    pools[0, 4:7] = 1000.0  # gC m-3 in each SOM pool
+    pools[0, 0:4] = 5e5  # litter and CWD are not SOC
+    assert float(soc_stock(pools)) == pytest.approx(3000.0 * 8.6)
+    assert float(soc_stock(pools, max_depth=1.2)) == pytest.approx(3000.0 * 1.2)
 
 
-def test_interpolation_gradient_ignores_nan_padding():
-    nodes = torch.rand(1, 20).requires_grad_(True)
-    depths = torch.tensor([[0.3, float("nan")]])
-    out = interpolate_to_depths(nodes, depths)
-    (grad,) = torch.autograd.grad(out[:, 0].sum(), nodes)
-    assert torch.isfinite(grad).all() and math.isclose(float(grad.sum()), 1.0, rel_tol=1e-12)
-    with pytest.raises(ValueError, match=r"depths must have shape \[batch=1"):
-        interpolate_to_depths(nodes, torch.ones(2, 3))
+def test_spin_up_reaches_the_steady_state():
+    forcing = make_forcing(2)
+    defaults = CLM5_PARAMETERS.default
+    trajectory = spin_up(defaults, forcing, schedule=[(10, 1), (1_000, 100), (1_000_000, 10_000)])
+    years = trajectory.years
+    assert len(years) == 1 + 10 + 10 + 100 and years[0] == 0 and bool((years.diff() > 0).all())
+    assert float(years[-1]) == pytest.approx(10 + 1_000 + 1_000_000)
+    steady = CLM5().steady_state(defaults, forcing)
+    reached = soc_stock(trajectory.pools[:, -1], 1.2) / soc_stock(steady, 1.2)
+    torch.testing.assert_close(reached, torch.ones(2, dtype=torch.float64), rtol=1e-3, atol=0.0)
+    assert float(soc_stock(trajectory.pools[:, 0]).abs().max()) == 0.0  # starts from bare soil
+    with pytest.raises(ValueError, match="step_years"):
+        spin_up(defaults, forcing, schedule=[(10, 20)])

@@ -10,9 +10,10 @@ import torch
 
 from binn_lite import exercises as check
 from binn_lite.binn import BINN
-from binn_lite.clm5 import DZ, ZSOI, interpolate_to_depths
-from binn_lite.data import load_example
-from binn_lite.dataset import SiteDataset, Truth
+from binn_lite.clm5 import DZ, ZSOI
+from binn_lite.process import interpolate
+from binn_lite.data import Truth, load_example, simulate_observations
+from binn_lite.dataset import SiteDataset
 from binn_lite.exercises.process_models import _OnePoolReference, effective_turnover
 from binn_lite.heads import MLPHead
 from binn_lite.parameters import Parameter, ParameterTable
@@ -42,7 +43,7 @@ class OnePool(ProcessModel):
         return inputs * p["tau"][:, None] * inverse_xi
 
     def observe(self, prediction, coords):
-        return interpolate_to_depths(prediction, coords)
+        return interpolate(prediction, ZSOI, coords)
 
 
 class MonthlyMeanInput(OnePool):
@@ -67,7 +68,7 @@ class NoTemperature(OnePool):
 
 class LosesNaN(OnePool):
     def observe(self, prediction, coords):
-        return interpolate_to_depths(prediction, torch.nan_to_num(coords, nan=0.5))
+        return interpolate(prediction, ZSOI, torch.nan_to_num(coords, nan=0.5))
 
 
 class Detached(OnePool):
@@ -191,12 +192,9 @@ def make_two_pool_data() -> SiteDataset:
     u[:, table.index("tau_slow")] = unit("clay", 1.5)
     u[:, table.index("efolding")] = unit("bio12", -1.5)
     theta = table.to_physical(u)
-    with torch.no_grad():
-        soc = model.predict(theta, base.forcing, base.coords)
-    observations = pd.DataFrame({"site_id": np.repeat(base.site_ids.to_numpy(), base.coords.shape[1]),
-                                 "depth_m": base.coords.reshape(-1).numpy(), "soc_gC_m3": soc.reshape(-1).numpy()})
+    observations = simulate_observations(model, theta, base.forcing, base.coords, base.site_ids)
     truth = Truth("two_pool", pd.DataFrame(theta.numpy(), index=base.site_ids, columns=table.names))
-    return SiteDataset(base.sites, observations.dropna(), base.forcing, base.feature_names, truth)
+    return SiteDataset(base.sites, observations, base.forcing, base.feature_names, truth)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""binn_lite.explore: sites, plots, spin-up, sensitivity analysis and the parameter explorer."""
+"""binn_lite.explore: sites, plots of the model's pieces and the parameter explorer."""
 from __future__ import annotations
 
 import math
@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from binn_lite import explore  # noqa: E402
-from binn_lite.clm5 import (CLM5, CLM5_PARAMETERS, DZ, MOST_INFLUENTIAL, N_LAYERS, ZSOI, Forcing,  # noqa: E402
+from binn_lite.clm5 import (CLM5, CLM5_PARAMETERS, DZ, N_LAYERS, ZSOI, Forcing, spin_up,  # noqa: E402
                             system_matrix, transfer_matrix)
 from clm5_factory import make_forcing  # noqa: E402
 
@@ -117,109 +117,15 @@ def test_pools_and_soc_profiles():
 
 
 # ---------------------------------------------------------------------------------------------
-# stocks and spin-up
+# spin-up
 # ---------------------------------------------------------------------------------------------
-def test_soc_stock_sums_som_pools_times_thickness():
-    pools = torch.zeros(1, 7, N_LAYERS, dtype=torch.float64)
-    pools[0, 4:7] = 1000.0  # gC m-3 in each SOM pool
-    pools[0, 0:4] = 5e5  # litter and CWD are not SOC
-    assert float(explore.soc_stock(pools)) == pytest.approx(3000.0 * 8.6)
-    assert float(explore.soc_stock(pools, max_depth=1.2)) == pytest.approx(3000.0 * 1.2)
-
-
-def test_spin_up_reaches_the_steady_state():
+def test_plot_spinup_shows_stocks_and_pools_on_a_log_time_axis():
     forcing = make_forcing(2)
-    trajectory = explore.spin_up(DEFAULTS, forcing, schedule=[(10, 1), (1_000, 100), (1_000_000, 10_000)])
-    years = trajectory.years.numpy()
-    assert len(years) == 1 + 10 + 10 + 100 and years[0] == 0 and np.all(np.diff(years) > 0)
-    assert years[-1] == pytest.approx(10 + 1_000 + 1_000_000)
+    trajectory = spin_up(DEFAULTS, forcing, schedule=[(10, 1), (1_000, 100)])
     steady = CLM5().steady_state(DEFAULTS, forcing)
-    reached = explore.soc_stock(trajectory.pools[:, -1], 1.2) / explore.soc_stock(steady, 1.2)
-    np.testing.assert_allclose(reached.numpy(), 1.0, rtol=1e-3)
-    assert float(explore.soc_stock(trajectory.pools[:, 0]).abs().max()) == 0.0  # starts from bare soil
     fig = explore.plot_spinup(trajectory, steady, ["a", "b"])
     assert fig.axes[0].get_xscale() == "log" and len(fig.axes[1].lines) == 4  # 3 SOM pools + the 1.0 line
-    with pytest.raises(ValueError, match="step_years"):
-        explore.spin_up(DEFAULTS, forcing, schedule=[(10, 20)])
-
-
-# ---------------------------------------------------------------------------------------------
-# sensitivity
-# ---------------------------------------------------------------------------------------------
-def test_morris_design_moves_every_factor_once_by_delta():
-    rng = np.random.default_rng(0)
-    points, moved, direction, delta = explore._morris_design(3, CLM5_PARAMETERS.names, 2, 4, rng)
-    assert delta == pytest.approx(2 / 3) and points.shape == (3, 2, 22, 21)
-    assert points.min() >= 0 and points.max() <= 1 + 1e-12
-    steps = np.diff(points, axis=2)  # [sites, paths, 21 steps, 21 factors]
-    assert np.all((np.abs(steps) > 1e-12).sum(axis=3) == 1)  # one factor per step
-    np.testing.assert_allclose(np.abs(steps).sum(axis=3), delta)
-    assert np.all(np.sort(moved, axis=2) == np.arange(21))  # each factor exactly once per path
-    changed = np.take_along_axis(steps.sum(axis=3), np.arange(21)[None, None, :].repeat(3, 0).repeat(2, 1), axis=2)
-    np.testing.assert_allclose(changed, direction * delta)
-
-
-def test_sensitivity_is_zero_where_a_parameter_cannot_act():
-    # no permafrost (ALT 3 m): cryoturbation never acts; permafrost (ALT 1 m): bioturbation never acts;
-    # CWD respires nothing and its steady-state outflow equals its input, so tau_cwd never matters
-    no_permafrost = explore.sensitivity(make_forcing(2, alt=3.0), depths_for(2), n_trajectories=2, seed=1)
-    assert no_permafrost.loc["cryo", "mu_star"] == 0.0
-    assert no_permafrost.loc["bio", "mu_star"] > 0.05
-    assert no_permafrost.loc["tau_cwd", "mu_star"] < 1e-9
-    permafrost = explore.sensitivity(make_forcing(2, alt=1.0), depths_for(2), n_trajectories=2, seed=1)
-    assert permafrost.loc["bio", "mu_star"] == 0.0 and permafrost.loc["cryo", "mu_star"] > 0.01
-    assert list(no_permafrost["rank"]) == list(range(1, 22))
-    assert no_permafrost.attrs["n_runs"] == 2 * 2 * 22
-    # w_scaling speeds every decomposition up: SOC falls, a large negative effect everywhere
-    assert no_permafrost.index[0] == "w_scaling" and no_permafrost.loc["w_scaling", "mu"] < -1.0
-
-
-def test_oat_sensitivity_equals_a_central_difference():
-    forcing, depths = make_forcing(2), depths_for(2)
-    frame = explore.sensitivity(forcing, depths, method="oat", delta=0.1, names=["tau_s3", "q10"])
-    model = CLM5()
-    unit = torch.full((2, 21), 0.5, dtype=torch.float64)
-    column = CLM5_PARAMETERS.index("tau_s3")
-    up, down = unit.clone(), unit.clone()
-    up[:, column], down[:, column] = 0.6, 0.4
-
-    def log_soc(u):
-        return torch.log(model.observe(model(CLM5_PARAMETERS.to_physical(u), forcing), depths))
-
-    effect = ((log_soc(up) - log_soc(down)) / 0.2).numpy()
-    assert frame.loc["tau_s3", "mu"] == pytest.approx(np.nanmean(effect))
-    assert frame.loc["tau_s3", "mu_star"] == pytest.approx(np.nanmean(np.abs(effect)))
-    assert frame.loc["tau_s3", "mu"] > 0  # a slower passive pool holds more carbon
-    assert list(frame.index) == ["tau_s3", "q10"] or list(frame.index) == ["q10", "tau_s3"]
-
-
-def test_sensitivity_rejects_bad_input():
-    forcing = make_forcing(2)
-    with pytest.raises(ValueError, match="depths must have shape"):
-        explore.sensitivity(forcing, torch.ones(3, 2))
-    nan_site = depths_for(2)
-    nan_site[1] = float("nan")
-    with pytest.raises(ValueError, match="site 1 has no observed depth"):
-        explore.sensitivity(forcing, nan_site)
-    with pytest.raises(KeyError, match="tau_s4"):
-        explore.sensitivity(forcing, depths_for(2), names=["tau_s4"])
-    with pytest.raises(ValueError, match="method"):
-        explore.sensitivity(forcing, depths_for(2), method="sobol")
-    with pytest.raises(ValueError, match="levels"):
-        explore.sensitivity(forcing, depths_for(2), levels=3)
-
-
-def test_plot_sensitivity_highlights_the_four():
-    frame = pd.DataFrame({"mu_star": np.arange(21.0), "sigma": np.ones(21)}, index=list(CLM5_PARAMETERS.names))
-    fig = explore.plot_sensitivity(frame)
-    ax = fig.axes[0]
-    bars = ax.patches
-    assert len(bars) == 21 and bars[-1].get_width() == 20.0  # largest on top
-    names = [t.get_text() for t in ax.get_yticklabels()]
-    colors = {name: bar.get_facecolor() for name, bar in zip(names, bars)}
-    assert {n for n, c in colors.items() if c == colors["w_scaling"]} == set(MOST_INFLUENTIAL)
-    with pytest.raises(ValueError, match="mu_star"):
-        explore.plot_sensitivity(pd.DataFrame({"x": [1.0]}))
+    assert len(fig.axes[0].lines) == 4  # a stock curve and a dashed steady state per site
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,12 +16,30 @@ def empty_cwd(tmp_path, monkeypatch):
     plt.close("all")
 
 
-def test_history_marks_the_best_epoch():
+def test_history_marks_the_best_epoch_by_the_monitor():
     history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.4],
-                            "val_loss": [1.1, 0.6, 0.7], "val_nse": [0.2, 0.9, 0.8], "time": [1, 2, 3]})
+                            "val_loss": [1.1, 0.6, 0.5], "val_nse": [0.2, 0.9, 0.8], "time": [1, 2, 3]})
     fig = plot_history(history)
     assert len(fig.axes) == 2
-    assert "best epoch 2: 0.900" in fig.axes[1].get_legend().get_texts()[0].get_text()
+    assert fig.axes[1].get_legend().get_texts()[0].get_text() == "highest val NSE: epoch 2 (0.900)"
+    fig = plot_history(history, monitor="val_loss")
+    assert fig.axes[1].get_legend().get_texts()[0].get_text() == "lowest val loss: epoch 3 (0.5)"
+    with pytest.raises(ValueError, match="monitor"):
+        plot_history(history, monitor="nse")
+
+
+def test_history_stage_labels_do_not_overlap():
+    # PrunedFit.history: a long sparse stage, then two short refits
+    epochs = np.arange(1, 171)
+    history = pd.DataFrame({"epoch": epochs, "train_loss": 1.0 / epochs, "val_loss": 1.1 / epochs,
+                            "val_nse": 1 - 1.0 / epochs, "time": epochs,
+                            "stage": ["sparse"] * 150 + ["refit 1"] * 10 + ["refit 2"] * 10})
+    fig = plot_history(history, monitor="val_loss")
+    fig.canvas.draw()
+    labels = [t for t in fig.axes[0].texts if t.get_text().startswith("refit")]
+    assert [t.get_text() for t in labels] == ["refit 1", "refit 2"]
+    first, second = (t.get_window_extent() for t in labels)
+    assert not first.overlaps(second)
 
 
 def test_observed_vs_predicted_reports_nse_and_ignores_padding():

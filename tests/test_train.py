@@ -8,11 +8,11 @@ import torch
 
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS
-from binn_lite.data import make_synthetic
-from binn_lite.dataset import SiteDataset, Truth
-from binn_lite.heads import KANHead, MLPHead
+from binn_lite.data import Truth, make_synthetic, simulate_observations
+from binn_lite.dataset import SiteDataset
+from binn_lite.heads import MLPHead
 from binn_lite.metrics import nse, recovery_table
-from binn_lite.train import EDGE_THRESHOLDS, REFIT_SMOOTH, fit, fit_and_prune
+from binn_lite.train import FitSettings, fit
 from binn_lite.two_pool import TwoPoolSoilCarbon
 
 
@@ -23,12 +23,7 @@ def efolding_dataset(n_sites: int = 120, seed: int = 3) -> SiteDataset:
     params = CLM5_PARAMETERS.defaults_like(n_sites)
     efolding = 0.25 + 0.6 / (1.0 + np.exp(-1.5 * z.to_numpy()))
     params[:, CLM5_PARAMETERS.index("efolding")] = torch.from_numpy(efolding)
-    with torch.no_grad():
-        soc = CLM5().predict(params, base.forcing, base.coords)
-    observations = pd.DataFrame({
-        "site_id": np.repeat(base.site_ids.to_numpy(), base.coords.shape[1]),
-        "depth_m": base.coords.reshape(-1).numpy(), "soc_gC_m3": soc.reshape(-1).numpy(),
-    }).dropna()
+    observations = simulate_observations(CLM5(), params, base.forcing, base.coords, base.site_ids)
     truth = Truth("efolding", pd.DataFrame(params.numpy(), index=base.site_ids, columns=CLM5_PARAMETERS.names))
     return SiteDataset(base.sites, observations, base.forcing, base.feature_names, truth)
 
@@ -188,57 +183,37 @@ def test_bad_monitor_and_optimizer(data, option, value, message):
         fit(small_binn(), data, np.arange(100), epochs=1, progress=False, **{option: value})
 
 
-def sparse_kan_binn(seed: int = 0) -> BINN:
-    head = KANHead(10, 1, grid=10, constraint="hard_sigmoid", lamb_l1=3e-3, lamb_entropy=3e-3, lamb_smooth=1e-4,
-                   seed=seed)
-    return BINN(head, CLM5(), learn=["efolding"])
+def test_settings_by_keyword_or_object_give_the_same_run(data):
+    runs = []
+    for kwargs in (dict(epochs=3, batch_size=16, seed=7, progress=False),
+                   dict(settings=FitSettings(epochs=3, batch_size=16, seed=7, progress=False)),
+                   dict(settings=FitSettings(epochs=9, seed=7, progress=False), epochs=3, batch_size=16)):
+        result = fit(small_binn(), data, np.arange(48), **kwargs)
+        runs.append(result.history[["train_loss", "val_loss", "val_nse"]].to_numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
 
 
-def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
-    # efolding depends on bio1 alone: the sparse stage must leave that edge, pruning drop most others
-    train, test = np.arange(100), np.arange(100, 120)
-    binn = sparse_kan_binn()
-    result = fit_and_prune(binn, data, train, sparse=dict(epochs=40, batch_size=32), refit=dict(epochs=4),
-                           progress=False)
-    mask = binn.head.kan.act_fun[0].mask[:, 0]
-    bio1 = list(data.feature_names).index("bio1")
-    # default: two prune-and-refit rounds, each at least as strict as the one before
-    assert result.thresholds == EDGE_THRESHOLDS and len(result.refits) == 2 and len(result.edges) == 3
-    assert result.edges_before == 10 and mask[bio1] == 1 and result.edges_after <= 4
-    assert result.edges[0] >= result.edges[1] >= result.edges[2]
-    assert binn.head.lamb_l1 == 0 and binn.head.lamb_entropy == 0
-    assert binn.head.lamb_smooth == REFIT_SMOOTH  # the last refit's smoothing
-    assert len(result.sparse.history) == 40 and result.sparse.best_epoch == 40  # no early stop, last weights
-    assert result.refit is result.refits[-1] and result.refit.monitor == "val_loss"
-    assert list(result.history["stage"].unique()) == ["sparse", "refit 1", "refit 2"]
-    assert result.history["epoch"].is_monotonic_increasing
-    for refit in result.refits:
-        np.testing.assert_array_equal(result.sparse.val_idx, refit.val_idx)
-    held_out = data.subset(test)
-    params, _ = binn.predict_dataset(held_out)
-    assert recovery_table(params[["efolding"]], held_out.truth.params).loc["efolding", "r2"] > 0.9
+def test_fit_settings_defaults_checks_and_replace():
+    settings = FitSettings()
+    assert settings.learning_rates() == (3e-3, 3e-2)
+    assert FitSettings(optimizer="lbfgs").learning_rates() == (1.0, 10.0)
+    assert FitSettings(lr=1e-2, global_lr=5e-2).learning_rates() == (1e-2, 5e-2)
+    assert settings.device == torch.device("cpu")
+    changed = settings.replace(epochs=5.0, monitor="val_loss")
+    assert changed.epochs == 5 and isinstance(changed.epochs, int) and settings.epochs == 300
+    with pytest.raises(TypeError, match="unknown fit setting.*learning_rate"):
+        settings.replace(learning_rate=1e-3)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        FitSettings(lr=0.0)
+    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+        FitSettings(num_threads=0)
 
 
-def test_fit_and_prune_one_round_keeps_the_heads_smoothing(data):
-    binn = sparse_kan_binn()
-    result = fit_and_prune(binn, data, np.arange(60), edge_threshold=0.03, refit_smooth=None,
-                           sparse=dict(epochs=5, batch_size=32), refit=dict(epochs=1), progress=False)
-    assert result.thresholds == (0.03,) and len(result.refits) == 1 and len(result.edges) == 2
-    assert binn.head.lamb_smooth == 1e-4
-    assert list(result.history["stage"].unique()) == ["sparse", "refit"]
-    assert len(result.history) == 6
+def test_nonfinite_message_lists_the_process_models_hints(data):
+    class HintedTwoPool(TwoPoolSoilCarbon):
+        nonfinite_hints = ("a hint only this model knows",)
 
-
-def test_fit_and_prune_rejects_what_it_cannot_use(data):
-    with pytest.raises(ValueError, match="needs a BINN with a KANHead"):
-        fit_and_prune(small_binn(), data, progress=False)
-    plain = BINN(KANHead(10, 1, grid=5), CLM5(), learn=["efolding"])
-    with pytest.raises(ValueError, match="sparsity penalties are off"):
-        fit_and_prune(plain, data, progress=False)
-    with pytest.raises(ValueError, match="set val_idx as arguments of fit_and_prune"):
-        fit_and_prune(sparse_kan_binn(), data, sparse=dict(val_idx=[0]), progress=False)
-    for bad in ((), (0.02, -1.0), 0.0, "0.02"):
-        with pytest.raises(ValueError, match="edge_threshold must be a number > 0"):
-            fit_and_prune(sparse_kan_binn(), data, edge_threshold=bad, progress=False)
-    with pytest.raises(ValueError, match="refit_smooth must be >= 0"):
-        fit_and_prune(sparse_kan_binn(), data, refit_smooth=-1.0, progress=False)
+    binn = BINN(MLPHead(10, 1, hidden=(8,)), HintedTwoPool(), learn=["efolding"], fixed={"tau_slow": 1e38})
+    with pytest.raises(RuntimeError, match="a hint only this model knows"):
+        fit(binn, data, np.arange(40), epochs=2, progress=False)

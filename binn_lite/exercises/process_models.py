@@ -4,8 +4,8 @@ The exercises build a *one-pool* soil-carbon model in the pattern of
 :class:`~binn_lite.two_pool.TwoPoolSoilCarbon`: per CLM5 layer j (node depth z_j, thickness dz_j)
 
     I_j  = I f_j / dz_j,  f_j ~ exp(-z_j / input_depth) dz_j (normalised to sum 1)   [gC m-3 yr-1]
-    k_j  = xi_T,j exp(-z_j / efolding) / tau,  xi_T,j = 12-month mean of 2^((T - 298.15) / 10)   [yr-1]
-    SOC_j = I_j / k_j                                                                    [gC m-3]
+    xi_j = 12-month mean of 2^((T - 298.15) / 10)  *  exp(-z_j / efolding)            [-]
+    SOC_j = I_j tau / xi_j   (steady state of dC/dt = I_j - C xi_j / tau)                 [gC m-3]
 
 with ``I`` the annual litter input (sum of the 12 monthly amounts of ``forcing.litter_input``,
 gC m-2 yr-1). At steady state the two-pool model is exactly this model with
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..clm5 import DZ, ZSOI, interpolate_to_depths
+from ..clm5 import DZ, ZSOI
 from ..parameters import Parameter, ParameterTable
-from ..process import ProcessModel
+from ..process import ProcessModel, interpolate
 from ._feedback import correct, unanswered, wrong
 
 __all__ = ["check_one_pool_table", "check_one_pool_model", "check_one_pool_recovery"]
@@ -50,15 +50,19 @@ class _OnePoolReference(ProcessModel):
     ])
 
     def forward(self, params: torch.Tensor, forcing: Any) -> torch.Tensor:
-        p, forcing = self.parameter_table.as_dict(params), forcing.to(params.device, params.dtype)
+        p = self.parameter_table.as_dict(params)
+        forcing = forcing.to(params.device, params.dtype)
         z, dz = ZSOI.to(params), DZ.to(params)
-        share = torch.exp(-z / p["input_depth"][:, None]) * dz
-        inputs = forcing.litter_input.sum(dim=(1, 2))[:, None] * share / share.sum(1, keepdim=True) / dz
-        xi_temperature = (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(1)
-        return inputs * p["tau"][:, None] * torch.exp(z / p["efolding"][:, None]) / xi_temperature
+        annual_input = forcing.litter_input.sum(dim=(1, 2))  # gC m-2 yr-1
+        log_weight = -z / p["input_depth"][:, None] + torch.log(dz)
+        log_share = log_weight - torch.logsumexp(log_weight, dim=1, keepdim=True)
+        log_layer_input = torch.log(annual_input)[:, None] + log_share - torch.log(dz)  # log gC m-3 yr-1
+        temperature_response = (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(dim=1)
+        log_xi = torch.log(temperature_response) - z / p["efolding"][:, None]
+        return p["tau"][:, None] * torch.exp(log_layer_input - log_xi)  # gC m-3
 
     def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        return interpolate_to_depths(prediction, coords)
+        return interpolate(prediction, ZSOI, coords)
 
 
 def effective_turnover(truth_params: pd.DataFrame) -> pd.Series:
@@ -207,14 +211,14 @@ def check_one_pool_model(answer: Any, forcing: Any) -> bool | None:
         observed = model.observe(expected, depths)
     except Exception as error:  # noqa: BLE001
         return wrong(f"observe(prediction, depths) raised {type(error).__name__}: {error}")
-    wanted = interpolate_to_depths(expected, depths)
+    wanted = interpolate(expected, ZSOI, depths)
     if not isinstance(observed, torch.Tensor) or observed.shape != wanted.shape:
         return wrong("observe should return one value per observation depth, shape [batch, n_obs]")
     if not torch.equal(torch.isnan(observed), torch.isnan(wanted)):
         return wrong("observe must give NaN exactly where the depth is NaN (padding) and a number elsewhere")
     if not torch.allclose(observed.double(), wanted, rtol=1e-4, equal_nan=True):
         return wrong("observe should read SOC at the observed depths, linear between the nodes: "
-                     "interpolate_to_depths(prediction, coords)")
+                     "interpolate(prediction, ZSOI, coords)")
 
     trial = params[:2].clone().requires_grad_(True)
     try:

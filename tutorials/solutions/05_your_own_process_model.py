@@ -19,17 +19,27 @@ class OnePoolSoilCarbon(ProcessModel):
     parameter_table = answer_1
 
     def forward(self, params: torch.Tensor, forcing) -> torch.Tensor:
-        """Steady-state SOC at the 20 CLM5 nodes [batch, 20] in gC m-3."""
-        p, forcing = self.parameter_table.as_dict(params), forcing.to(params.device, params.dtype)
-        z, dz = ZSOI.to(params), DZ.to(params)
-        share = torch.exp(-z / p["input_depth"][:, None]) * dz
-        inputs = forcing.litter_input.sum(dim=(1, 2))[:, None] * share / share.sum(1, keepdim=True) / dz
-        inverse_xi = torch.exp(z / p["efolding"][:, None]) / (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(1)
-        return inputs * p["tau"][:, None] * inverse_xi  # the only change: tau instead of tau_fast + h tau_slow
+        """Steady-state SOC = I_j tau / xi_j at the 20 CLM5 nodes [batch, 20] in gC m-3."""
+        p = self.parameter_table.as_dict(params)  # name -> [batch], physical units
+        forcing = forcing.to(params.device, params.dtype)
+        z, dz = ZSOI.to(params), DZ.to(params)  # node depth, layer thickness [20] (m)
+
+        # litter input I_j, spread over the layers [batch, 20] (log of gC m-3 yr-1)
+        annual_input = forcing.litter_input.sum(dim=(1, 2))  # [batch] gC m-2 yr-1
+        log_weight = -z / p["input_depth"][:, None] + torch.log(dz)  # f_j ~ exp(-z_j / input_depth) dz_j
+        log_share = log_weight - torch.logsumexp(log_weight, dim=1, keepdim=True)  # f_j sums to 1
+        log_layer_input = torch.log(annual_input)[:, None] + log_share - torch.log(dz)
+
+        # rate modifier xi_j [batch, 20] (log of -): 12-month mean temperature response times exp(-z / efolding)
+        temperature_response = (2.0 ** ((forcing.soil_temperature - 298.15) / 10)).mean(dim=1)
+        log_xi = torch.log(temperature_response) - z / p["efolding"][:, None]
+
+        # the only change from the template: one pool, steady state of dC/dt = I - C xi / tau
+        return p["tau"][:, None] * torch.exp(log_layer_input - log_xi)
 
     def observe(self, prediction: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """SOC at observed depths [batch, n_obs] (m), linear between the nodes, NaN kept."""
-        return interpolate_to_depths(prediction, coords)
+        return interpolate(prediction, ZSOI, coords)
 
 
 answer_2 = OnePoolSoilCarbon

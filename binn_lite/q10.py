@@ -1,22 +1,21 @@
-"""Further process models that plug into the same BINN, training and metrics as CLM5.
+"""The Q10 ecosystem-respiration hybrid: a second process model under the same BINN as CLM5.
 
-The interface (:class:`binn_lite.process.ProcessModel`) asks three things of a model: a parameter
-table with ranges and units, a ``forward`` from physical parameters and forcing to a prediction on
-the model's own grid, and an ``observe`` that reads the prediction at the observation coordinates.
-Two small models prove that nothing in :mod:`binn_lite.binn` or :mod:`binn_lite.train` is
-specific to CLM5:
+The classic hybrid model of Reichstein et al. (2022, *Combining system modeling and machine
+learning into hybrid ecosystem modeling*):
 
-* :class:`Q10Respiration` -- the classic hybrid ecosystem-respiration model (Reichstein et al.
-  2022, *Combining system modeling and machine learning into hybrid ecosystem modeling*):
+    RECO(t) = Rb * Q10 ** ((T(t) - 15) / 10)          [gC m-2 day-1],  T in degC
 
-      RECO(t) = Rb * Q10 ** ((T(t) - 15) / 10)          [gC m-2 day-1],  T in degC
+with the basal respiration ``Rb`` a function of site covariates (the network's job) and ``Q10``
+one number for all sites (a *global* parameter of the BINN:
+``BINN(head, Q10Respiration(), learn=["rb"], global_params=["q10"])``). It implements the
+:class:`binn_lite.process.ProcessModel` interface, which shows that nothing in
+:mod:`binn_lite.binn` or :mod:`binn_lite.train` is specific to CLM5.
 
-  with the basal respiration ``Rb`` a function of site covariates (the network's job) and ``Q10``
-  one number for all sites (a *global* parameter of the BINN:
-  ``BINN(head, Q10Respiration(), learn=["rb"], global_params=["q10"])``).
-  :func:`make_q10_synthetic` builds a :class:`~binn_lite.dataset.SiteDataset` with a known truth.
-* :class:`~binn_lite.two_pool.TwoPoolSoilCarbon` -- a two-pool soil-carbon model in under 40 lines
-  (its own file, :mod:`binn_lite.two_pool`): the template to copy for your own model.
+* :class:`TemperatureForcing` -- daily air temperature per site (degC);
+* :class:`Q10Respiration` -- the model: ``forward`` gives RECO per day, ``observe`` picks days;
+* :func:`make_q10_synthetic` -- a :class:`~binn_lite.dataset.SiteDataset` with a known truth.
+
+The two-pool soil-carbon template to copy for your own model is :mod:`binn_lite.two_pool`.
 """
 from __future__ import annotations
 
@@ -27,14 +26,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .dataset import SiteDataset, Truth
+from .data.simulate import simulate_observations
+from .data.truth import Truth
+from .dataset import SiteDataset
 from .parameters import Parameter, ParameterTable
 from .process import ProcessModel, site_index
-from .two_pool import TwoPoolSoilCarbon
 
 __all__ = [
     "Q10_PARAMETERS", "REFERENCE_TEMPERATURE_C", "TemperatureForcing", "Q10Respiration",
-    "make_q10_synthetic", "Q10_COVARIATES", "TwoPoolSoilCarbon",
+    "make_q10_synthetic", "Q10_COVARIATES",
 ]
 
 REFERENCE_TEMPERATURE_C = 15.0  # degC, where RECO = Rb
@@ -145,7 +145,7 @@ def make_q10_synthetic(n_sites: int = 300, *, q10: float = 1.5, n_days: int = 36
     * covariates (:data:`Q10_COVARIATES`): leaf area index (m2 m-2, 0.5-6), soil moisture
       (m3 m-3, 0.05-0.45), mean annual temperature (degC, -5-25) and elevation (km, 0-3);
     * truth: ``rb`` depends on leaf area index (linear) and soil moisture (``log2(x + 2.5)`` of the
-      z-scored value) through the relationship family of :class:`~binn_lite.dataset.Truth`, rescaled
+      z-scored value) through the relationship family of :class:`~binn_lite.data.truth.Truth`, rescaled
       to [0.1, 0.7] of its range (1-7 gC m-2 day-1); ``q10`` is the same everywhere;
     * forcing: daily temperature, the site's mean plus a seasonal cycle (amplitude 4-14 degC) and
       day-to-day noise (sd 2 degC);
@@ -190,10 +190,9 @@ def make_q10_synthetic(n_sites: int = 300, *, q10: float = 1.5, n_days: int = 36
                    - amplitude * np.cos(2 * np.pi * (day[None, :] - 15) / n_days)
                    + rng.normal(0.0, 2.0, (n_sites, n_days)))
     forcing = TemperatureForcing(torch.from_numpy(temperature))
-    reco = Q10Respiration()(torch.tensor(params.to_numpy()), forcing).numpy()
     obs_days = np.sort(np.stack([rng.choice(n_days, obs_per_site, replace=False) for _ in range(n_sites)]), axis=1)
-    values = np.take_along_axis(reco, obs_days, axis=1) * np.exp(noise * rng.normal(size=obs_days.shape))
-    observations = pd.DataFrame({"site_id": np.repeat(site_ids.to_numpy(), obs_per_site),
-                                 "day": obs_days.reshape(-1).astype(float), "reco_gC_m2_day": values.reshape(-1)})
+    observations = simulate_observations(Q10Respiration(), torch.tensor(params.to_numpy()), forcing,
+                                         obs_days.astype(float), site_ids, noise=noise, seed=rng,
+                                         coord_name="day", value_name="reco_gC_m2_day")
     return SiteDataset(sites, observations, forcing, Q10_COVARIATES, truth,
                        coord_name="day", value_name="reco_gC_m2_day")

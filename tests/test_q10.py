@@ -1,23 +1,18 @@
-"""The plug-in interface: CLM5, the Q10 respiration hybrid and the two-pool model under one BINN."""
+"""binn_lite.q10: the Q10 respiration hybrid; and the plug-in interface shared by CLM5, Q10 and the two-pool model."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-import binn_lite.two_pool
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5
-from binn_lite.data import make_synthetic
-from binn_lite.dataset import SiteDataset, Truth
+from binn_lite.dataset import SiteDataset
 from binn_lite.heads import MLPHead
 from binn_lite.interpret import pd_importance, retrieval_score
 from binn_lite.metrics import recovery_table
-from binn_lite.models import Q10Respiration, TemperatureForcing, make_q10_synthetic
 from binn_lite.process import ProcessModel
+from binn_lite.q10 import Q10Respiration, TemperatureForcing, make_q10_synthetic
 from binn_lite.train import fit
 from binn_lite.two_pool import TwoPoolSoilCarbon
 from clm5_factory import make_forcing
@@ -91,46 +86,3 @@ def test_q10_fit_recovers_global_q10_and_rb():
     importance = pd_importance(binn.head, binn.features(ds), names=ds.feature_names, out_names=binn.learned)
     _, summary = retrieval_score(importance, ds.truth.drivers)
     assert summary["text"] == "2/2"
-
-
-# -- two-pool ------------------------------------------------------------------------------------
-def test_two_pool_is_a_short_template():
-    lines = Path(binn_lite.two_pool.__file__).read_text().splitlines()
-    assert len(lines) < 40
-
-
-def test_two_pool_steady_state_by_hand():
-    forcing = make_forcing(1, dtype=torch.float64)
-    model = TwoPoolSoilCarbon()
-    values = {"tau_fast": 2.0, "tau_slow": 100.0, "humification": 0.3, "efolding": 0.5, "input_depth": 0.2}
-    soc = model(model.parameter_table.stack({k: torch.tensor([v], dtype=torch.float64) for k, v in values.items()}),
-                forcing)
-    from binn_lite.clm5 import DZ, ZSOI
-    share = torch.exp(-ZSOI / 0.2) * DZ
-    inputs = forcing.litter_input.sum() * share / share.sum() / DZ  # gC m-3 yr-1
-    xi = (2.0 ** ((forcing.soil_temperature[0] - 298.15) / 10)).mean(0) * torch.exp(-ZSOI / 0.5)
-    fast, slow = inputs * 2.0 / xi, 0.3 * inputs * 100.0 / xi  # I / k_f and h I / k_s
-    torch.testing.assert_close(soc[0], fast + slow)
-    # mass balance: respiration k_s S + (1 - h) k_f F equals the input in every layer
-    torch.testing.assert_close(xi / 100.0 * slow + 0.7 * xi / 2.0 * fast, inputs)
-
-
-def test_two_pool_binn_fit_recovers_efolding():
-    base = make_synthetic(120, seed=8, noise=0.0)
-    model = TwoPoolSoilCarbon()
-    z = ((base.sites["bio12"] - base.sites["bio12"].mean()) / base.sites["bio12"].std()).to_numpy()
-    params = model.parameter_table.defaults_like(len(base))
-    params[:, model.parameter_table.index("efolding")] = torch.from_numpy(0.2 + 0.6 / (1 + np.exp(-2 * z)))
-    with torch.no_grad():
-        soc = model.predict(params, base.forcing, base.coords)
-    observations = pd.DataFrame({"site_id": np.repeat(base.site_ids.to_numpy(), base.coords.shape[1]),
-                                 "depth_m": base.coords.reshape(-1).numpy(), "soc_gC_m3": soc.reshape(-1).numpy()})
-    truth = Truth("two_pool", pd.DataFrame(params.numpy(), index=base.site_ids, columns=model.parameter_table.names))
-    ds = SiteDataset(base.sites, observations.dropna(), base.forcing, base.feature_names, truth)
-
-    binn = BINN(MLPHead(10, 1, hidden=(32, 32)), model, learn=["efolding"])
-    result = fit(binn, ds, np.arange(100), epochs=30, batch_size=25, lr=1e-2, loss="log", patience=30, progress=False)
-    assert result.history["train_loss"].iloc[-1] < 0.05 * result.history["train_loss"].iloc[0]
-    test = ds.subset(np.arange(100, 120))
-    estimated, _ = binn.predict_dataset(test)
-    assert recovery_table(estimated[["efolding"]], test.truth.params).loc["efolding", "r2"] > 0.9

@@ -1,0 +1,157 @@
+"""The head contract and its base class, plus the helpers every head is built with.
+
+A head is the learnable half of a BINN. It maps a batch of (z-scored) site covariates
+``x`` [batch, n_inputs] to unconstrained pre-activations ``u`` [batch, n_outputs] and squashes
+them into [0, 1] with an output constraint (:mod:`binn_lite.heads.constraints`); the BINN then
+maps the unit values linearly to physical parameter ranges (``ParameterTable.to_physical``).
+
+Every head follows one small interface, relied on by the BINN and the trainer::
+
+    p = head(x)                 # Tensor[batch, n_outputs], values in [0, 1]
+    u = head.preactivation(x)   # the unconstrained outputs
+    r = head.penalty()          # scalar regulariser from the LAST forward pass, weights included
+    head.n_inputs, head.n_outputs
+
+:class:`Head` implements it once: ``forward = constraint(preactivation(x))``, and ``penalty`` is
+the constraint's penalty on ``u`` (weight ``lamb_bound``) plus the head's own terms.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import random
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .constraints import ConstraintSpec, make_constraint
+
+__all__ = ["Head"]
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch/numpy/random seeded by ``seed``; restore the global RNG states after.
+
+    Building a head must be reproducible, but must not reset the user's global random streams
+    (pykan's constructor calls ``torch.manual_seed`` itself).
+    """
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+@contextlib.contextmanager
+def quiet(verbose: bool) -> Iterator[None]:
+    """Swallow stdout/stderr (pykan's prints, tqdm bars) unless ``verbose``."""
+    if verbose:
+        yield
+        return
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
+
+
+def check_input(x: Tensor, n_inputs: int, who: str) -> None:
+    """Raise a ValueError naming ``who`` unless ``x`` is a finite Tensor[batch, n_inputs]."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{who}: covariates must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != n_inputs:
+        raise ValueError(
+            f"{who}: covariates must have shape [batch, {n_inputs}], got {tuple(x.shape)}"
+        )
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+        raise ValueError(f"{who}: covariates contain NaN/inf (first at row {bad[0]}, column {bad[1]})")
+
+
+def detach_tree(value):
+    """``value`` with every tensor in it (nested lists/tuples) detached; other objects unchanged."""
+    if isinstance(value, nn.Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return value.detach()
+    if isinstance(value, list):
+        return [detach_tree(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(detach_tree(v) for v in value)
+    return value
+
+
+class Head(nn.Module):
+    """Base class: ``forward = constraint(preactivation(x))`` and the shared penalty logic.
+
+    Subclasses implement :meth:`preactivation` and, if they have own regularisers,
+    :meth:`_model_penalty`.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : number of covariates and of (unit) parameters.
+    constraint : ``"sigmoid"``, ``"hard_sigmoid"`` or a :class:`~binn_lite.heads.constraints.Constraint`.
+    lamb_bound : weight of the constraint's penalty on the pre-activations.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, constraint: ConstraintSpec, lamb_bound: float) -> None:
+        super().__init__()
+        if int(n_inputs) < 1 or int(n_outputs) < 1:
+            raise ValueError(f"n_inputs and n_outputs must be >= 1, got {n_inputs}, {n_outputs}")
+        if lamb_bound < 0:
+            raise ValueError(f"lamb_bound must be >= 0, got {lamb_bound}")
+        self.n_inputs = int(n_inputs)
+        self.n_outputs = int(n_outputs)
+        self.constraint = make_constraint(constraint)
+        self.lamb_bound = float(lamb_bound)
+        self._last_u: Tensor | None = None
+
+    def preactivation(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Unconstrained outputs ``u`` [batch, n_outputs]."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _caches_detached(self) -> Iterator[None]:
+        """Hook: temporarily replace non-leaf tensors cached inside sub-objects by detached ones."""
+        yield
+
+    def __deepcopy__(self, memo: dict) -> "Head":
+        # The head caches tensors of its last pass (for penalty()); they are part of an autograd
+        # graph, which torch refuses to deep-copy. Copies get detached versions of those caches.
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        with self._caches_detached():
+            for key, value in self.__dict__.items():
+                clone.__dict__[key] = copy.deepcopy(detach_tree(value), memo)
+        return clone
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Unit parameters in [0, 1], shape [batch, n_outputs]; remembers ``u`` for :meth:`penalty`."""
+        u = self.preactivation(x)
+        self._last_u = u
+        return self.constraint(u)
+
+    def _model_penalty(self) -> Tensor | None:
+        """Hook: the head's own weighted regulariser of the last forward pass (None: none)."""
+        return None
+
+    def penalty(self) -> Tensor:
+        """Weighted regulariser of the last forward pass (scalar, differentiable).
+
+        ``lamb_bound * constraint.penalty(u)`` plus the head's own terms (KAN splines).
+        """
+        if self._last_u is None:
+            raise RuntimeError(f"{type(self).__name__}.penalty(): call the head on a batch first")
+        total = self.lamb_bound * self.constraint.penalty(self._last_u)
+        extra = self._model_penalty()
+        if extra is not None:
+            total = total + extra
+        return total
