@@ -132,7 +132,7 @@ def test_no_runtime_dependency_is_pinned_or_capped() -> None:
 
 
 def test_test_extra_has_the_notebook_tools() -> None:
-    assert set(_extra("test")) == {"pytest", "pytest-xdist", "nbval", "jupyterlab", "ipykernel"}
+    assert set(_extra("test")) == {"pytest", "pytest-xdist", "hypothesis", "nbval", "jupyterlab", "ipykernel"}
 
 
 def test_browser_extra_pins_playwright_exactly() -> None:
