@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import BinnInputError
+
 __all__ = ["BlockTridiagonal", "block_tridiagonal_solve", "dense_solve", "to_dense"]
 
 
@@ -48,7 +50,7 @@ class BlockTridiagonal:
     def __init__(self, lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor):
         batch, n_blocks, n = lower.shape
         if diag.shape != (batch, n_blocks, n, n) or upper.shape != lower.shape:
-            raise ValueError(
+            raise BinnInputError(
                 f"block shapes do not match: lower {tuple(lower.shape)}, diag {tuple(diag.shape)}, "
                 f"upper {tuple(upper.shape)}"
             )

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import torch
 
+from .errors import BinnInputError
 from .blocksolve import BlockTridiagonal, block_tridiagonal_solve, dense_solve, to_dense
 from .forcing import FORCING_FIELDS, Forcing
 from .parameters import Parameter, ParameterTable
@@ -131,7 +132,7 @@ def validate_parameters(params: torch.Tensor) -> None:
     transferred fractions summing to at most 1 (the rest is respired); ``beta`` in (0, 1).
     """
     if params.ndim != 2 or params.shape[1] != len(CLM5_PARAMETERS):
-        raise ValueError(
+        raise BinnInputError(
             f"CLM5 expects physical parameters of shape [batch, {len(CLM5_PARAMETERS)}] "
             f"({', '.join(CLM5_PARAMETERS.names)}); got {tuple(params.shape)}"
         )
@@ -141,7 +142,7 @@ def validate_parameters(params: torch.Tensor) -> None:
     def fail(name: str, bad: torch.Tensor, rule: str) -> None:
         if bool(bad.any()):
             site = int(bad.nonzero()[0, 0])
-            raise ValueError(f"parameter {name!r} {rule}; site {site} has {float(p[name][site]):g}")
+            raise BinnInputError(f"parameter {name!r} {rule}; site {site} has {float(p[name][site]):g}")
 
     for name in CLM5_PARAMETERS.names:
         fail(name, ~torch.isfinite(p[name]), "must be finite")
@@ -160,7 +161,7 @@ def validate_parameters(params: torch.Tensor) -> None:
         bad = total > 1 + 1e-12
         if bool(bad.any()):
             site = int(bad.nonzero()[0, 0])
-            raise ValueError(
+            raise BinnInputError(
                 f"outflow fractions of pool {donor!r} ({' + '.join(names)}) sum to "
                 f"{float(total[site]):.4g} > 1 at site {site}; at most 1 can leave a pool"
             )
@@ -396,7 +397,7 @@ class CLM5(ProcessModel):
     def __init__(self, solver: str = "block"):
         super().__init__()
         if solver not in ("block", "dense"):
-            raise ValueError(f"solver must be 'block' or 'dense'; got {solver!r}")
+            raise BinnInputError(f"solver must be 'block' or 'dense'; got {solver!r}")
         self.solver = solver
 
     def extra_repr(self) -> str:
@@ -404,7 +405,7 @@ class CLM5(ProcessModel):
 
     def _prepare(self, params: torch.Tensor, forcing: Forcing) -> tuple[torch.Tensor, Forcing]:
         if not isinstance(forcing, Forcing):
-            raise TypeError(f"forcing must be a binn_lite Forcing; got {type(forcing).__name__}")
+            raise BinnInputError(f"forcing must be a binn_lite Forcing; got {type(forcing).__name__}")
         params = torch.as_tensor(params)
         if not params.is_floating_point():
             params = params.to(torch.get_default_dtype())
@@ -412,7 +413,7 @@ class CLM5(ProcessModel):
             params = params.expand(len(forcing), -1)
         validate_parameters(params)
         if params.shape[0] != len(forcing):
-            raise ValueError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
+            raise BinnInputError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
         return params, forcing.to(device=params.device, dtype=SYSTEM_DTYPE)
 
     def steady_state(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
@@ -441,7 +442,7 @@ class CLM5(ProcessModel):
         Depths above the first node or below the last take the nearest node; NaN depths give NaN.
         """
         if prediction.ndim != 2 or prediction.shape[1] != N_LAYERS:
-            raise ValueError(f"CLM5 predictions have shape [batch, {N_LAYERS}]; got {tuple(prediction.shape)}")
+            raise BinnInputError(f"CLM5 predictions have shape [batch, {N_LAYERS}]; got {tuple(prediction.shape)}")
         return interpolate(prediction, ZSOI, coords)
 
     def config(self) -> dict:
@@ -483,7 +484,7 @@ class CLM5(ProcessModel):
         """
         params, forcing = self._prepare(params, forcing)
         if dt_days <= 0 or years <= 0:
-            raise ValueError(f"years and dt_days must be positive; got years={years}, dt_days={dt_days}")
+            raise BinnInputError(f"years and dt_days must be positive; got years={years}, dt_days={dt_days}")
         out_dtype, params = params.dtype, params.to(SYSTEM_DTYPE)  # as in steady_state
         lower, diag, upper, rhs = _system_blocks(params, forcing)
         eye = torch.eye(N_POOLS, dtype=params.dtype, device=params.device)
@@ -539,7 +540,7 @@ def spin_up(params: torch.Tensor, forcing: Forcing, schedule=SPIN_UP_SCHEDULE,
     times, states, x0, start = [], [], None, 0.0
     for years, step_years in schedule:
         if years <= 0 or step_years <= 0 or step_years > years:
-            raise ValueError(f"spin-up stage needs 0 < step_years <= years; got years={years}, step={step_years}")
+            raise BinnInputError(f"spin-up stage needs 0 < step_years <= years; got years={years}, step={step_years}")
         stage = model.simulate(params, forcing, years=years, x0=x0, dt_days=step_years * DAYS_PER_YEAR)
         repeated = 1 if times else 0  # a later stage's first state is the previous stage's last
         times.append(stage.years[repeated:] + start)

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .errors import BinnInputError
 from .process import site_index
 
 __all__ = ["Forcing", "FORCING_FIELDS", "LITTER_INPUT_POOLS"]
@@ -48,6 +49,15 @@ FORCING_FIELDS: dict[str, tuple[tuple[int, ...], str]] = {
 }
 _UNIT_INTERVAL = ("water_scalar", "oxygen_scalar", "nitrogen_scalar")
 _TEMPERATURE_RANGE_K = (150.0, 350.0)
+
+
+def _numeric_tensor(value: Any, name: str) -> torch.Tensor:
+    """``value`` as a tensor, or a BinnInputError naming the field when it is not numbers."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iufb":
+        raise BinnInputError(f"forcing field '{name}' must be numeric; got {array.dtype} values "
+                             f"({type(value).__name__})")
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _first_bad_site(bad: torch.Tensor) -> int:
@@ -72,7 +82,7 @@ class Forcing:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, torch.Tensor):
-                value = torch.as_tensor(np.asarray(value))
+                value = _numeric_tensor(value, f.name)
             if f.name == "bedrock":
                 value = self._as_layer_count(value)
             elif not value.is_floating_point():
@@ -87,32 +97,36 @@ class Forcing:
             finite = torch.isfinite(value)
             if not bool(finite.all()):
                 site = int((~finite).nonzero()[0, 0]) if value.ndim else 0
-                raise ValueError(f"forcing field 'bedrock': non-finite value at site {site}")
+                raise BinnInputError(f"forcing field 'bedrock': non-finite value at site {site}")
             if not bool((value == value.round()).all()):
                 site = int((value != value.round()).nonzero()[0, 0]) if value.ndim else 0
-                raise ValueError(
+                raise BinnInputError(
                     f"forcing field 'bedrock' must be an integer number of soil layers; "
                     f"site {site} has {float(value.reshape(-1)[site])}"
                 )
         return value.to(torch.long)
 
     def validate(self) -> None:
-        """Check shapes, finiteness and physical ranges; raise ``ValueError`` naming the field."""
+        """Check shapes, finiteness and physical ranges; raise ``BinnInputError`` naming the field."""
         batch = self.bedrock.shape[0] if self.bedrock.ndim == 1 else None
         if batch is None:
-            raise ValueError(
+            raise BinnInputError(
                 f"forcing field 'bedrock' must have shape [batch]; got {tuple(self.bedrock.shape)}"
             )
+        sites = {name: int(getattr(self, name).shape[0]) if getattr(self, name).ndim else 0 for name in FORCING_FIELDS}
+        if len(set(sites.values())) > 1:
+            counts = ", ".join(f"'{name}' {n}" for name, n in sites.items())
+            raise BinnInputError(f"forcing fields disagree on the number of sites (first dimension): {counts}")
         for name, (shape, unit) in FORCING_FIELDS.items():
             value = getattr(self, name)
             if tuple(value.shape) != (batch, *shape):
-                raise ValueError(
+                raise BinnInputError(
                     f"forcing field '{name}' must have shape [batch, {', '.join(map(str, shape))}] "
                     f"= {(batch, *shape)} ({unit}); got {tuple(value.shape)}".replace(", ]", "]")
                 )
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
                 site = _first_bad_site(~torch.isfinite(value))
-                raise ValueError(f"forcing field '{name}': non-finite value (NaN or inf) at site {site}")
+                raise BinnInputError(f"forcing field '{name}': non-finite value (NaN or inf) at site {site}")
         self._check_range("litter_input", self.litter_input < 0, "negative litter input (gC m-2 per month)")
         t = self.soil_temperature
         low, high = _TEMPERATURE_RANGE_K
@@ -120,7 +134,7 @@ class Forcing:
         if bool(bad.any()):
             site = _first_bad_site(bad)
             hint = " — it looks like degrees Celsius; add 273.15" if float(t[site].max()) < 100 else ""
-            raise ValueError(
+            raise BinnInputError(
                 f"forcing field 'soil_temperature' must be in kelvin ({low:g}-{high:g} K); site {site} "
                 f"has values from {float(t[site].min()):.2f} to {float(t[site].max()):.2f}{hint}"
             )
@@ -136,7 +150,7 @@ class Forcing:
         if bool(bad.any()):
             site = _first_bad_site(bad if bad.ndim > 1 else bad.unsqueeze(1))
             value = getattr(self, name)[site][bad[site]].reshape(-1)[0]
-            raise ValueError(f"forcing field '{name}': {problem} at site {site} (value {float(value):g})")
+            raise BinnInputError(f"forcing field '{name}': {problem} at site {site} (value {float(value):g})")
 
     # -- container behaviour ------------------------------------------------------------------
     @classmethod
@@ -183,7 +197,7 @@ class Forcing:
         unknown = sorted(set(arrays) - set(FORCING_FIELDS))
         missing = sorted(set(FORCING_FIELDS) - set(arrays))
         if unknown or missing:
-            raise ValueError(
+            raise BinnInputError(
                 "forcing fields do not match: "
                 + (f"missing {', '.join(missing)}" if missing else "")
                 + ("; " if unknown and missing else "")
@@ -192,12 +206,9 @@ class Forcing:
             )
         values = {}
         for name, value in arrays.items():
-            array = np.asarray(value)
-            if name != "bedrock" and array.dtype.kind in "iufb":
-                array = array.astype(np.float64)
-            elif name != "bedrock":
-                raise ValueError(f"forcing field '{name}' is not numeric (dtype {array.dtype})")
-            values[name] = torch.from_numpy(np.ascontiguousarray(array))
+            values[name] = _numeric_tensor(value, name)
+            if name != "bedrock":
+                values[name] = values[name].to(torch.float64)
         return cls(**values)
 
     def to_numpy(self) -> dict[str, np.ndarray]:

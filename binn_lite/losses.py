@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .errors import BinnInputError
+
 __all__ = ["LOSSES", "MaskedLoss"]
 
 #: names accepted by ``fit(loss=...)``
@@ -42,18 +44,18 @@ class MaskedLoss:
 
     def __init__(self, kind: str, train_targets: Tensor) -> None:
         if kind not in LOSSES:
-            raise ValueError(f"unknown loss {kind!r}; use one of {', '.join(LOSSES)}")
+            raise BinnInputError(f"unknown loss {kind!r}; use one of {', '.join(LOSSES)}")
         self.kind = kind
         finite = train_targets[torch.isfinite(train_targets)]
         if finite.numel() < 2:
-            raise ValueError("the training sites have fewer than 2 finite observations")
+            raise BinnInputError("the training sites have fewer than 2 finite observations")
         if kind == "nse":
             self.scale = float(finite.double().var())
             if not self.scale > 0:
-                raise ValueError("the training observations are all equal; loss='nse' is undefined")
+                raise BinnInputError("the training observations are all equal; loss='nse' is undefined")
         else:
             if bool((finite <= 0).any()):
-                raise ValueError(
+                raise BinnInputError(
                     f"loss='log' needs positive observations; the training set has {int((finite <= 0).sum())} "
                     "value(s) <= 0; use loss='nse'"
                 )

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .errors import BinnInputError
+
 __all__ = ["nse", "r2", "kge", "rmse", "bias", "pearson_r", "soc_metrics", "recovery_table", "METRICS"]
 
 
@@ -50,11 +52,11 @@ def _pairs(pred: Any, obs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Flattened finite pairs of ``pred`` and ``obs`` (which must have the same shape)."""
     p, o = _as_array(pred), _as_array(obs)
     if p.shape != o.shape:
-        raise ValueError(f"prediction has shape {p.shape} but observation has shape {o.shape}")
+        raise BinnInputError(f"prediction has shape {p.shape} but observation has shape {o.shape}")
     p, o = p.reshape(-1), o.reshape(-1)
     valid = np.isfinite(p) & np.isfinite(o)
     if not valid.any():
-        raise ValueError("no pair where both prediction and observation are finite")
+        raise BinnInputError("no pair where both prediction and observation are finite")
     return p[valid], o[valid]
 
 
@@ -62,7 +64,7 @@ def _spread(values: np.ndarray, what: str) -> float:
     centred = values - values.mean()
     total = float(np.dot(centred, centred))
     if not total > 0.0:
-        raise ValueError(f"the {what} are constant over the valid pairs; the metric is undefined")
+        raise BinnInputError(f"the {what} are constant over the valid pairs; the metric is undefined")
     return total
 
 
@@ -81,7 +83,7 @@ def pearson_r(pred: Any, obs: Any) -> float:
     """Pearson correlation coefficient of the finite pairs."""
     p, o = _pairs(pred, obs)
     if p.size < 2:
-        raise ValueError("Pearson r needs at least two valid pairs")
+        raise BinnInputError("Pearson r needs at least two valid pairs")
     cp, co = p - p.mean(), o - o.mean()
     return float(np.dot(cp, co)) / np.sqrt(_spread(p, "predictions") * _spread(o, "observations"))
 
@@ -104,7 +106,7 @@ def kge(pred: Any, obs: Any) -> float:
     r = pearson_r(p, o)
     alpha = np.std(p) / np.std(o)
     if o.mean() == 0.0:
-        raise ValueError("the observations have mean 0; the KGE bias ratio is undefined")
+        raise BinnInputError("the observations have mean 0; the KGE bias ratio is undefined")
     beta = p.mean() / o.mean()
     return float(1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2))
 
@@ -148,20 +150,20 @@ def recovery_table(pred_params: pd.DataFrame, true_params: pd.DataFrame,
     """
     for frame, what in ((pred_params, "pred_params"), (true_params, "true_params")):
         if not isinstance(frame, pd.DataFrame):
-            raise ValueError(f"{what} must be a pandas DataFrame indexed by site id, got {type(frame).__name__}")
+            raise BinnInputError(f"{what} must be a pandas DataFrame indexed by site id, got {type(frame).__name__}")
     missing_sites = pred_params.index.difference(true_params.index)
     if len(missing_sites):
-        raise ValueError(
+        raise BinnInputError(
             f"{len(missing_sites)} predicted site(s) have no true parameters, e.g. {list(missing_sites[:3])}"
         )
     if parameters is None:
         parameters = [c for c in pred_params.columns if c in true_params.columns]
         if not parameters:
-            raise ValueError("pred_params and true_params share no parameter column")
+            raise BinnInputError("pred_params and true_params share no parameter column")
     for name in parameters:
         for frame, what in ((pred_params, "pred_params"), (true_params, "true_params")):
             if name not in frame.columns:
-                raise ValueError(f"parameter {name!r} is not a column of {what}")
+                raise BinnInputError(f"parameter {name!r} is not a column of {what}")
     truth = true_params.loc[pred_params.index]
     rows = []
     for name in parameters:

@@ -10,13 +10,20 @@ address a column by a magic index: ``table.as_dict(x)["tau_s3"]`` gives the name
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 import torch
 
-__all__ = ["Parameter", "ParameterTable"]
+from .errors import BinnInputError
+
+__all__ = ["Parameter", "ParameterTable", "RANGE_TOLERANCE"]
+
+#: slack at either end of a range, relative to its width: float32 rounding of ``low + u (high - low)``
+#: can step a few ulps past ``high``; nothing else may.
+RANGE_TOLERANCE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,13 @@ class Parameter:
     default: float
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(float(v)) for v in (self.low, self.high, self.default)):
+            raise BinnInputError(f"parameter {self.name!r}: low, high and default must be finite numbers; "
+                                 f"got {self.low}, {self.high}, {self.default}")
         if not self.high > self.low:
-            raise ValueError(f"parameter {self.name!r}: high ({self.high}) must exceed low ({self.low})")
+            raise BinnInputError(f"parameter {self.name!r}: high ({self.high}) must exceed low ({self.low})")
         if not self.low <= self.default <= self.high:
-            raise ValueError(
+            raise BinnInputError(
                 f"parameter {self.name!r}: default {self.default} outside [{self.low}, {self.high}]"
             )
 
@@ -58,9 +68,9 @@ class ParameterTable:
         params = tuple(params)
         names = [p.name for p in params]
         if len(set(names)) != len(names):
-            raise ValueError(f"duplicate parameter names in {names}")
+            raise BinnInputError(f"duplicate parameter names in {names}")
         if not params:
-            raise ValueError("a parameter table needs at least one parameter")
+            raise BinnInputError("a parameter table needs at least one parameter")
         self._params = params
         self._index = {p.name: i for i, p in enumerate(params)}
 
@@ -110,20 +120,57 @@ class ParameterTable:
 
     def _bounds_like(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.shape[-1] != len(self):
-            raise ValueError(
+            raise BinnInputError(
                 f"parameter tensor has {x.shape[-1]} columns, the table has {len(self)} ({', '.join(self.names)})"
             )
         return self.low.to(x), self.high.to(x)
 
     def to_physical(self, unit: torch.Tensor) -> torch.Tensor:
-        """Map unit values ``u`` in [0, 1] to physical values ``low + u (high - low)``."""
+        """Map unit values ``u`` in [0, 1] to physical values ``low + u (high - low)``.
+
+        Raises :class:`~binn_lite.errors.BinnInputError` naming parameter, site and value when a
+        unit value is not finite or lies outside [0, 1]: extrapolating past a range is never silent.
+        """
         low, high = self._bounds_like(unit)
+        self._check_within(unit.detach(), torch.zeros_like(low), torch.ones_like(high), "unit value")
         return low + unit * (high - low)
 
     def to_unit(self, physical: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`to_physical`: ``(x - low) / (high - low)``."""
+        """Inverse of :meth:`to_physical`: ``(x - low) / (high - low)`` (no range check)."""
         low, high = self._bounds_like(physical)
         return (physical - low) / (high - low)
+
+    def check_physical(self, physical: torch.Tensor) -> None:
+        """Raise :class:`~binn_lite.errors.BinnInputError` unless every value ``[..., n]`` is finite
+        and inside its parameter's range (to ``RANGE_TOLERANCE``), naming parameter, site and value.
+
+        When every value of the batch lies in [0, 1] the message says they look like unit values.
+        """
+        low, high = self._bounds_like(physical)
+        values = physical.detach()
+        try:
+            self._check_within(values, low, high, "value")
+        except BinnInputError as error:
+            looks_unit = bool(((values >= 0) & (values <= 1)).all())
+            if not looks_unit:
+                raise
+            raise BinnInputError(f"{error}. Every value lies in [0, 1]: are these unit values? Map them to "
+                                 "physical values with parameter_table.to_physical(u)") from None
+
+    def _check_within(self, values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, what: str) -> None:
+        """The range check behind :meth:`to_physical` and :meth:`check_physical`."""
+        slack = RANGE_TOLERANCE * (high - low)
+        bad = ~torch.isfinite(values) | (values < low - slack) | (values > high + slack)
+        if not bool(bad.any()):
+            return
+        flat = bad.reshape(-1, len(self))
+        site, column = (int(i) for i in flat.nonzero()[0])
+        p = self._params[column]
+        value = float(values.reshape(-1, len(self))[site, column])
+        where = f"site {site}" if values.ndim > 1 else "the single set"
+        unit = "" if p.unit == "-" else f" {p.unit}"
+        span = "[0, 1]" if what == "unit value" else f"[{p.low:g}, {p.high:g}]{unit}"
+        raise BinnInputError(f"{what} of {p.name!r} must be finite and in {span}; {where} has {value:g}")
 
     def defaults_like(self, batch: int, dtype: torch.dtype = torch.float64,
                       device: torch.device | str | None = None) -> torch.Tensor:

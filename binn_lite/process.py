@@ -22,7 +22,12 @@ soil model (:mod:`binn_lite.two_pool`, the template to copy) all follow it.
 ``forcing`` holds the same ``batch`` sites (see 4). The prediction is a tensor ``[batch, ...]``
 on the model's own grid (CLM5: SOC at its 20 node depths, ``[batch, 20]``), with the dtype and
 device of ``params``, finite for every ``params`` inside the table's ranges, and differentiable
-with respect to ``params``. Call ``self.check_params(params)`` first for a clear shape error.
+with respect to ``params``. Calling the model, ``model(params, forcing)``, first runs
+:meth:`ProcessModel.check_params`: the shape, and every value finite and inside its range
+(:class:`~binn_lite.errors.BinnInputError` naming parameter, site and value otherwise; unit
+values passed by mistake are recognised). ``forward`` itself can rely on that. To explore outside
+the ranges on purpose, set ``model.allow_out_of_range = True`` (the model must then stay well
+defined by its own checks).
 
 3. ``observe(prediction, coords) -> values``
 --------------------------------------------
@@ -101,6 +106,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from .errors import BinnInputError
 from .parameters import ParameterTable
 
 __all__ = ["ProcessModel", "interpolate", "site_index"]
@@ -127,13 +133,13 @@ def _increasing(values: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor,
     Raises a ValueError unless the grid is finite and strictly monotone (the same way on every row).
     """
     if grid.shape[-1] < 2:
-        raise ValueError(f"a grid needs at least 2 points; got {grid.shape[-1]}")
+        raise BinnInputError(f"a grid needs at least 2 points; got {grid.shape[-1]}")
     if not bool(torch.isfinite(grid).all()):
-        raise ValueError("the grid has NaN or infinite points")
+        raise BinnInputError("the grid has NaN or infinite points")
     if bool((grid[:, -1] < grid[:, 0]).all()):
         grid, values = grid.flip(-1), values.flip(-1)
     if not bool((grid.diff(dim=-1) > 0).all()):
-        raise ValueError("the grid must be strictly increasing or strictly decreasing")
+        raise BinnInputError("the grid must be strictly increasing or strictly decreasing")
     return values, grid
 
 
@@ -154,19 +160,19 @@ def interpolate(values: torch.Tensor, grid: Any, coords: torch.Tensor) -> torch.
     ``values`` through the finite entries only.
     """
     if values.ndim != 2:
-        raise ValueError(f"values must have shape [batch, n_grid]; got {tuple(values.shape)}")
+        raise BinnInputError(f"values must have shape [batch, n_grid]; got {tuple(values.shape)}")
     batch, n = values.shape
     grid = torch.as_tensor(grid).to(values)
     if grid.ndim == 1:
         grid = grid.expand(batch, -1)
     if grid.shape != values.shape:
-        raise ValueError(
+        raise BinnInputError(
             f"the grid must have shape [{n}] or [{batch}, {n}] to match values {tuple(values.shape)}; "
             f"got {tuple(grid.shape)}"
         )
     coords = torch.as_tensor(coords).to(values)
     if coords.ndim != 2 or coords.shape[0] != batch:
-        raise ValueError(f"coords must have shape [batch={batch}, n_obs]; got {tuple(coords.shape)}")
+        raise BinnInputError(f"coords must have shape [batch={batch}, n_obs]; got {tuple(coords.shape)}")
     values, grid = _increasing(values, grid)
     missing = torch.isnan(coords)
     first, last = grid[:, :1], grid[:, -1:]
@@ -186,6 +192,8 @@ class ProcessModel(torch.nn.Module):
     most_influential: ClassVar[tuple[str, ...] | None] = None
     #: likely causes of a non-finite training loss specific to this model (section 6)
     nonfinite_hints: ClassVar[tuple[str, ...]] = ()
+    #: skip the range check of :meth:`check_params` (set on an instance to explore outside the ranges)
+    allow_out_of_range: bool = False
 
     def forward(self, params: torch.Tensor, forcing: Any) -> torch.Tensor:
         """Prediction ``[batch, ...]`` on the model's grid from physical parameters ``[batch, n_params]``."""
@@ -203,12 +211,34 @@ class ProcessModel(torch.nn.Module):
         """Constructor arguments as plain data, so ``type(self)(**self.config())`` rebuilds the model."""
         return {}
 
+    def __call__(self, params: Any, forcing: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """``forward(params, forcing)`` after :meth:`check_params` (section 2 of the contract)."""
+        if not isinstance(params, torch.Tensor):
+            params = torch.as_tensor(params, dtype=torch.get_default_dtype())
+        self.check_params(params[None] if params.ndim == 1 else params)
+        return super().__call__(params, forcing, *args, **kwargs)
+
     def check_params(self, params: torch.Tensor) -> None:
-        """Raise a clear error when ``params`` is not a floating tensor ``[batch, n_params]``."""
-        n = len(self.parameter_table)
+        """Raise a clear error unless ``params`` is a floating tensor ``[batch, n_params]`` of finite
+        values inside the table's ranges (the ranges are skipped when ``allow_out_of_range``)."""
+        table = self.parameter_table
+        n = len(table)
         if not isinstance(params, torch.Tensor) or params.ndim != 2 or params.shape[1] != n:
             shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
-            raise ValueError(
+            raise BinnInputError(
                 f"{type(self).__name__} expects physical parameters of shape [batch, {n}] "
-                f"({', '.join(self.parameter_table.names)}); got {shape}"
+                f"({', '.join(table.names)}); got {shape}"
             )
+        if not params.is_floating_point():
+            raise BinnInputError(f"{type(self).__name__} expects floating-point parameters; got {params.dtype}")
+        if self.allow_out_of_range:
+            if not bool(torch.isfinite(params.detach()).all()):
+                site, column = (int(i) for i in (~torch.isfinite(params.detach())).nonzero()[0])
+                raise BinnInputError(f"parameter {table.names[column]!r} must be finite; site {site} has "
+                                     f"{float(params[site, column])}")
+            return
+        try:
+            table.check_physical(params)
+        except BinnInputError as error:
+            raise BinnInputError(f"{type(self).__name__}: {error}. (To explore outside the ranges on "
+                                 "purpose, set model.allow_out_of_range = True.)") from None

@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .errors import BinnInputError
 from .parameters import ParameterTable
 from .process import ProcessModel
 
@@ -83,7 +84,7 @@ class ProcessModelReport:
     def raise_if_failed(self) -> None:
         """Raise a ``ValueError`` listing the failed checks (nothing if all passed)."""
         if not self.passed:
-            raise ValueError(f"{self.model} breaks the process-model contract:\n"
+            raise BinnInputError(f"{self.model} breaks the process-model contract:\n"
                              + "\n".join(map(str, self.failures)))
 
 
@@ -337,7 +338,7 @@ def check_process_model(model: ProcessModel, forcing: Any, coords: Any, *, max_s
     report = ProcessModelReport(type(model).__name__)
     coords = torch.as_tensor(coords, dtype=torch.float64)
     if coords.ndim != 2:
-        raise ValueError(f"coords must have shape [n_sites, n_obs]; got {tuple(coords.shape)}")
+        raise BinnInputError(f"coords must have shape [n_sites, n_obs]; got {tuple(coords.shape)}")
     if not _run(report, "parameter table", lambda: _check_table(model)):
         return report
     if not _run(report, "forcing protocol", lambda: _check_forcing(forcing, coords.shape[0])):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .errors import BinnInputError
 from .data.simulate import simulate_observations
 from .data.truth import Truth
 from .dataset import SiteDataset
@@ -61,17 +62,17 @@ class TemperatureForcing:
         if not t.is_floating_point():
             t = t.to(torch.get_default_dtype())
         if t.ndim != 2:
-            raise ValueError(f"temperature must have shape [n_sites, n_days]; got {tuple(t.shape)}")
+            raise BinnInputError(f"temperature must have shape [n_sites, n_days]; got {tuple(t.shape)}")
         finite = torch.isfinite(t)
         if not bool(finite.all()):
             site = int((~finite).any(dim=1).nonzero()[0, 0])
-            raise ValueError(f"temperature: non-finite value at site {site}")
+            raise BinnInputError(f"temperature: non-finite value at site {site}")
         low, high = _AIR_TEMPERATURE_RANGE_C
         bad = (t < low) | (t > high)
         if bool(bad.any()):
             site = int(bad.any(dim=1).nonzero()[0, 0])
             hint = " - it looks like kelvin; subtract 273.15" if float(t[site].min()) > 150 else ""
-            raise ValueError(
+            raise BinnInputError(
                 f"temperature must be in degC ({low:g} to {high:g}); site {site} has values from "
                 f"{float(t[site].min()):.1f} to {float(t[site].max()):.1f}{hint}"
             )
@@ -114,7 +115,7 @@ class Q10Respiration(ProcessModel):
     def forward(self, params: torch.Tensor, forcing: TemperatureForcing) -> torch.Tensor:
         self.check_params(params)
         if len(forcing) != params.shape[0]:
-            raise ValueError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
+            raise BinnInputError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
         p = self.parameter_table.as_dict(params)
         temperature = forcing.temperature.to(device=params.device, dtype=params.dtype)
         return p["rb"][:, None] * p["q10"][:, None] ** ((temperature - REFERENCE_TEMPERATURE_C) / 10.0)
@@ -127,7 +128,7 @@ class Q10Respiration(ProcessModel):
         bad = (day != torch.round(day)) | (day < 0) | (day > n_days - 1)
         if bool(bad.any()):
             site, k = (int(i) for i in bad.nonzero()[0])
-            raise ValueError(
+            raise BinnInputError(
                 f"observation day must be an integer in 0..{n_days - 1}; site {site} has {float(coords[site, k])}"
             )
         values = torch.gather(prediction, 1, day.long())
@@ -153,13 +154,13 @@ def make_q10_synthetic(n_sites: int = 300, *, q10: float = 1.5, n_days: int = 36
       ``reco_gC_m2_day``) with multiplicative log-normal noise of sd ``noise``.
     """
     if n_sites < 2 or n_days < 2 or not 1 <= obs_per_site <= n_days:
-        raise ValueError(f"need n_sites >= 2, n_days >= 2 and 1 <= obs_per_site <= n_days; got "
+        raise BinnInputError(f"need n_sites >= 2, n_days >= 2 and 1 <= obs_per_site <= n_days; got "
                          f"{n_sites}, {n_days}, {obs_per_site}")
     q10_range = Q10_PARAMETERS["q10"]
     if not q10_range.low < q10 < q10_range.high:
-        raise ValueError(f"q10 must lie in ({q10_range.low}, {q10_range.high}); got {q10}")
+        raise BinnInputError(f"q10 must lie in ({q10_range.low}, {q10_range.high}); got {q10}")
     if noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise}")
+        raise BinnInputError(f"noise must be >= 0; got {noise}")
     rng = np.random.default_rng(seed)
     site_ids = pd.Index([f"q10-{i:04d}" for i in range(n_sites)], name="site_id")
     sites = pd.DataFrame({

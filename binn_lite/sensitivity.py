@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from .errors import BinnInputError
 from .clm5 import CLM5, MOST_INFLUENTIAL
 from .process import ProcessModel
 
@@ -111,12 +112,12 @@ def _morris_design(n_sites: int, names: Sequence[str], n_trajectories: int, leve
 def _check_coords(coords, n_sites: int) -> torch.Tensor:
     coords = torch.as_tensor(coords, dtype=torch.float64)
     if coords.ndim != 2 or coords.shape[0] != n_sites:
-        raise ValueError(f"coords must have shape [{n_sites} sites, n_obs] (NaN-padded, e.g. depths in m); "
+        raise BinnInputError(f"coords must have shape [{n_sites} sites, n_obs] (NaN-padded, e.g. depths in m); "
                          f"got {tuple(coords.shape)}")
     empty = torch.isnan(coords).all(dim=1)
     if bool(empty.any()):
         site = int(empty.nonzero()[0, 0])
-        raise ValueError(f"site {site} has no observation (all coordinates NaN); give at least one per site")
+        raise BinnInputError(f"site {site} has no observation (all coordinates NaN); give at least one per site")
     return coords
 
 
@@ -156,34 +157,34 @@ def sensitivity(forcing, coords: torch.Tensor, *, method: str = "morris",
     names = list(table.names if names is None else names)
     columns = [table.index(name) for name in names]  # KeyError naming unknown parameters
     if len(set(names)) != len(names):
-        raise ValueError(f"parameter names repeat: {names}")
+        raise BinnInputError(f"parameter names repeat: {names}")
     n_sites, n_par, k = len(forcing), len(table), len(names)
     coords = _check_coords(coords, n_sites)
     base_unit = torch.full((n_sites, n_par), 0.5, dtype=torch.float64)
     if base is not None:
         base_unit = torch.as_tensor(base, dtype=torch.float64).expand(n_sites, n_par).clone()
         if bool(((base_unit < 0) | (base_unit > 1)).any()):
-            raise ValueError("base must hold unit parameter values in [0, 1]")
+            raise BinnInputError("base must hold unit parameter values in [0, 1]")
 
     # -- the design: unit parameter sets [sites, ..., n_par] ------------------------------------
     if method == "morris":
         if levels < 2 or levels % 2:
-            raise ValueError(f"levels must be an even number >= 2; got {levels}")
+            raise BinnInputError(f"levels must be an even number >= 2; got {levels}")
         if n_trajectories < 1:
-            raise ValueError(f"n_trajectories must be >= 1; got {n_trajectories}")
+            raise BinnInputError(f"n_trajectories must be >= 1; got {n_trajectories}")
         design, moved, direction, step = _morris_design(n_sites, names, n_trajectories, levels,
                                                         np.random.default_rng(seed))
         unit = base_unit[:, None, None, :].expand(n_sites, n_trajectories, k + 1, n_par).clone()
         unit[..., columns] = torch.from_numpy(design)
     elif method == "oat":
         if not 0 < delta <= 0.5:
-            raise ValueError(f"delta must be in (0, 0.5]; got {delta}")
+            raise BinnInputError(f"delta must be in (0, 0.5]; got {delta}")
         unit = base_unit[:, None, :].expand(n_sites, 2 * k, n_par).clone()
         for j, c in enumerate(columns):
             unit[:, 2 * j, c] = (base_unit[:, c] - delta).clamp(0.0, 1.0)
             unit[:, 2 * j + 1, c] = (base_unit[:, c] + delta).clamp(0.0, 1.0)
     else:
-        raise ValueError(f"method must be 'morris' or 'oat'; got {method!r}")
+        raise BinnInputError(f"method must be 'morris' or 'oat'; got {method!r}")
 
     # -- run the model on every design point, in batches ----------------------------------------
     runs_per_site = unit[0].numel() // n_par
@@ -229,7 +230,7 @@ def plot_sensitivity(frame: pd.DataFrame, highlight: Sequence[str] = MOST_INFLUE
     """
     for column in ("mu_star", "sigma"):
         if column not in frame.columns:
-            raise ValueError(f"plot_sensitivity needs a {column!r} column (the result of sensitivity()); "
+            raise BinnInputError(f"plot_sensitivity needs a {column!r} column (the result of sensitivity()); "
                              f"got {list(frame.columns)}")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     order = frame.sort_values("mu_star")

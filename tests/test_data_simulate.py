@@ -77,5 +77,5 @@ def test_clear_errors(base, model):
         simulate_observations(model, params, sites.forcing, coords, ["a", "b", "c"], noise=-0.1)
     broken = params.clone()
     broken[1, 0] = float("nan")
-    with pytest.raises(ValueError, match="TwoPoolSoilCarbon predicts nan at site 'b'"):
+    with pytest.raises(ValueError, match="value of 'tau_fast' must be finite and in .*; site 1 has nan"):
         simulate_observations(model, broken, sites.forcing, coords, ["a", "b", "c"])

@@ -39,7 +39,8 @@ def test_wrong_shape_names_the_field(name):
 
 
 def test_wrong_batch_of_bedrock_names_the_field():
-    with pytest.raises(ValueError, match=r"forcing field 'litter_input' must have shape \[batch, 12, 4\] = \(3, 12, 4\)"):
+    with pytest.raises(ValueError, match=r"forcing fields disagree on the number of sites \(first dimension\): "
+                                         r"'litter_input' 4, .*'bedrock' 3"):
         build(bedrock=np.full(3, 20))
 
 

@@ -17,6 +17,7 @@ import torch
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, ZSOI
 from binn_lite.data import make_synthetic, simulate_observations
+from binn_lite.errors import CheckpointError
 from binn_lite.dataset import SiteDataset
 from binn_lite.heads import MLPHead
 from binn_lite.metrics import r2
@@ -190,7 +191,8 @@ def test_load_with_a_class_whose_config_does_not_fit_names_the_class(tmp_path):
 
     binn = BINN(MLPHead(2, 2), ExponentialProfile(max_depth=3.0), learn="most_influential")
     path = binn.save(tmp_path / "exp.pt")
-    with pytest.raises(TypeError, match=r"cannot rebuild NoArguments from its saved config \{'max_depth': 3.0\}"):
+    with pytest.raises(CheckpointError, match=r"cannot rebuild the process model NoArguments from its saved config "
+                                              r"\{'max_depth': 3.0\}"):
         BINN.load(path, process_model=NoArguments)
     with pytest.raises(TypeError, match="ProcessModel instance or class"):
         BINN.load(path, process_model="ExponentialProfile")

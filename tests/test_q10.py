@@ -9,10 +9,11 @@ from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5
 from binn_lite.dataset import SiteDataset
 from binn_lite.heads import MLPHead
-from binn_lite.interpret import pd_importance, retrieval_score
 from binn_lite.metrics import recovery_table
+from binn_lite.partial_dependence import pd_importance
 from binn_lite.process import ProcessModel
 from binn_lite.q10 import Q10Respiration, TemperatureForcing, make_q10_synthetic
+from binn_lite.relationships import retrieval_score
 from binn_lite.train import fit
 from binn_lite.two_pool import TwoPoolSoilCarbon
 from clm5_factory import make_forcing
