@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .errors import BinnInputError
+
 if TYPE_CHECKING:  # binn_lite.data builds on this module, so the Truth type is only named here
     from .data.truth import Truth
 
@@ -152,15 +154,21 @@ def _numeric_block(frame: pd.DataFrame, names: Sequence[str], what: str) -> pd.D
     """``frame[names]`` as float64, with a clear error for missing, non-numeric or NaN entries."""
     missing = [n for n in names if n not in frame.columns]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {', '.join(map(repr, missing))}; have {', '.join(map(str, frame.columns))}")
+        raise BinnInputError(f"{what}: missing column(s) {', '.join(map(repr, missing))}; "
+                             f"have {', '.join(map(str, frame.columns))}")
     block = frame[list(names)]
     for name in names:
         column = block[name]
+        if isinstance(column, pd.DataFrame):
+            raise BinnInputError(f"{what}: column {name!r} appears {column.shape[1]} times")
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            raise ValueError(f"{what}: column {name!r} is not numeric (dtype {column.dtype})")
-        bad = column[~np.isfinite(column.to_numpy(dtype=np.float64))]
-        if len(bad):
-            raise ValueError(f"{what}: column {name!r} has a missing or non-finite value at site {bad.index[0]!r}")
+            raise BinnInputError(f"{what}: column {name!r} is not numeric (dtype {column.dtype})")
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            kind = "a missing (NaN)" if np.isnan(values[i]) else "an infinite"
+            raise BinnInputError(f"{what}: column {name!r} has {kind} value at site {frame.index[i]!r}")
     return block.astype(np.float64)
 
 
@@ -192,9 +200,12 @@ class SiteDataset:
     def __init__(self, sites: pd.DataFrame, observations: pd.DataFrame, forcing: Any,
                  feature_names: Sequence[str], truth: Truth | None = None,
                  coord_name: str = "depth_m", value_name: str = "soc_gC_m3"):
+        for name, table in (("sites", sites), ("observations", observations)):
+            if not isinstance(table, pd.DataFrame):
+                raise BinnInputError(f"{name} must be a pandas DataFrame; got {type(table).__name__}")
         if not sites.index.is_unique:
             dup = sites.index[sites.index.duplicated()][0]
-            raise ValueError(f"sites: duplicate site_id {dup!r}")
+            raise BinnInputError(f"sites: duplicate site_id {dup!r}")
         self.sites = sites.copy()
         if self.sites.index.name is None:
             self.sites.index.name = "site_id"
@@ -204,14 +215,21 @@ class SiteDataset:
         self.value_name = value_name
         missing = [c for c in ("site_id", coord_name, value_name) if c not in observations.columns]
         if missing:
-            raise ValueError(f"observations: missing column(s) {', '.join(missing)}; have {', '.join(map(str, observations.columns))}")
-        if len(forcing) != len(self.sites):
-            raise ValueError(f"forcing has {len(forcing)} sites but the site table has {len(self.sites)}")
+            raise BinnInputError(f"observations: missing column(s) {', '.join(missing)}; "
+                                 f"have {', '.join(map(str, observations.columns))}")
+        _numeric_block(observations.set_index("site_id"), [coord_name, value_name], "observations")
+        try:
+            n_forcing = len(forcing)
+        except TypeError:
+            raise BinnInputError(f"forcing must hold one entry per site (support len, [index] and .to); "
+                                 f"got {type(forcing).__name__}") from None
+        if n_forcing != len(self.sites):
+            raise BinnInputError(f"forcing has {n_forcing} sites but the site table has {len(self.sites)}")
         self.forcing = forcing
         if truth is not None:
             absent = self.sites.index.difference(truth.params.index)
             if len(absent):
-                raise ValueError(f"truth has no parameters for site {absent[0]!r}")
+                raise BinnInputError(f"truth has no parameters for site {absent[0]!r}")
             if len(truth) != len(self.sites) or not truth.params.index.equals(self.sites.index):
                 truth = truth.subset(self.sites.index)
         self.truth = truth
@@ -220,7 +238,7 @@ class SiteDataset:
         site_pos = pd.Index(self.sites.index).get_indexer(observations["site_id"])
         if (site_pos < 0).any():
             bad = observations["site_id"].to_numpy()[site_pos < 0][0]
-            raise ValueError(f"observations: site_id {bad!r} is not in the site table")
+            raise BinnInputError(f"observations: site_id {bad!r} is not in the site table")
         obs = observations.copy()
         obs["_pos"] = site_pos
         obs = obs.sort_values(["_pos", coord_name], kind="mergesort")

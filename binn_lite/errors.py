@@ -12,6 +12,8 @@ exception                also a                        raised when
 ``BinnInputError``       ``ValueError``, ``TypeError``  a table, file, forcing, parameter or argument
                                                        is malformed, of the wrong kind, out of range
                                                        or inconsistent
+``MissingFileError``     ``BinnInputError``,           an input file does not exist
+                         ``FileNotFoundError``
 ``CheckpointError``      ``ValueError``                a saved BINN is damaged, of another format or
                                                        version, or does not fit what it is loaded into
 ``TrainingDiverged``     ``RuntimeError``              ``fit`` stopped because the loss or the
@@ -21,7 +23,7 @@ exception                also a                        raised when
 """
 from __future__ import annotations
 
-__all__ = ["BinnError", "BinnInputError", "CheckpointError", "TrainingDiverged"]
+__all__ = ["BinnError", "BinnInputError", "MissingFileError", "CheckpointError", "TrainingDiverged"]
 
 
 class BinnError(Exception):
@@ -33,6 +35,10 @@ class BinnInputError(BinnError, ValueError, TypeError):
 
     Also a ``TypeError``, so code that catches a wrong kind of argument that way keeps working.
     """
+
+
+class MissingFileError(BinnInputError, FileNotFoundError):
+    """An input file does not exist (also a ``FileNotFoundError``)."""
 
 
 class CheckpointError(BinnError, ValueError):

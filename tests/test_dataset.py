@@ -11,6 +11,7 @@ import torch
 
 from binn_lite.data import Truth
 from binn_lite.dataset import Normalizer, SiteDataset, positions
+from binn_lite.errors import BinnInputError
 
 
 class ToyForcing:
@@ -96,6 +97,25 @@ def test_constructor_rejects_inconsistent_parts():
         SiteDataset(sites, good, ToyForcing(torch.arange(4)), ["depth"])
     with pytest.raises(ValueError, match="missing column.*soc_gC_m3"):
         SiteDataset(sites, good.drop(columns="soc_gC_m3"), ToyForcing(torch.arange(4)), ["temp"])
+
+
+def test_constructor_names_bad_observations_and_arguments():
+    sites = grid_sites(3)
+    obs = pd.DataFrame({"site_id": ["s000", "s001", "s002"], "depth_m": [0.1, 0.2, 0.3], "soc_gC_m3": [1.0, 2.0, 3.0]})
+    forcing = ToyForcing(torch.arange(3))
+    for column, value, kind in (("depth_m", np.nan, "a missing"), ("soc_gC_m3", np.inf, "an infinite")):
+        bad = obs.copy()
+        bad.loc[1, column] = value
+        with pytest.raises(BinnInputError, match=rf"observations: column '{column}' has {kind} .* site 's001'"):
+            SiteDataset(sites, bad, forcing, ["temp"])  # a NaN would pass for padding, silently
+    with pytest.raises(BinnInputError, match="observations: column 'depth_m' is not numeric"):
+        SiteDataset(sites, obs.assign(depth_m="0.1"), forcing, ["temp"])
+    with pytest.raises(BinnInputError, match="sites must be a pandas DataFrame; got dict"):
+        SiteDataset({"temp": [1.0]}, obs, forcing, ["temp"])
+    with pytest.raises(BinnInputError, match="forcing must hold one entry per site.*got object"):
+        SiteDataset(sites, obs, object(), ["temp"])
+    with pytest.raises(BinnInputError, match="sites: column 'temp' has an infinite value at site 's000'"):
+        SiteDataset(sites.assign(temp=np.inf), obs, forcing, ["temp"])
 
 
 # ---------------------------------------------------------------------------------------------

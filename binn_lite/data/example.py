@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..dataset import SiteDataset
+from ..errors import MissingFileError
 from .files import DATASET_FILES, read_dataset, read_truth, save_dataset
 from .schema import SCIREN_COVARIATES
 from .synthetic import make_synthetic
@@ -43,7 +44,7 @@ def load_example() -> SiteDataset:
     directory = example_dir()
     missing = [name for name in DATASET_FILES if not (directory / name).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"example data missing in {directory}: {', '.join(missing)}; regenerate with "
             f"`python -m binn_lite.data --regenerate`"
         )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import BinnInputError
 from ..process import ProcessModel
 
 __all__ = ["simulate_observations"]
@@ -52,16 +53,16 @@ def simulate_observations(model: ProcessModel, params: torch.Tensor, forcing: An
         coords = coords.to(torch.float64)
     site_ids = np.asarray(site_ids, dtype=object)
     if coords.ndim != 2:
-        raise ValueError(f"coords must have shape [n_sites, n_obs]; got {tuple(coords.shape)}")
+        raise BinnInputError(f"coords must have shape [n_sites, n_obs]; got {tuple(coords.shape)}")
     n_sites = coords.shape[0]
     sizes = {"site_ids": len(site_ids), "params": params.shape[0], "forcing": len(forcing)}
     mismatched = {name: size for name, size in sizes.items() if size != n_sites}
     if mismatched:
-        raise ValueError(f"coords has {n_sites} sites (rows) but "
+        raise BinnInputError(f"coords has {n_sites} sites (rows) but "
                          + ", ".join(f"{name} has {size}" for name, size in mismatched.items())
                          + "; give one entry per site, in the same order")
     if not (np.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a relative standard deviation >= 0; got {noise!r}")
+        raise BinnInputError(f"noise must be a relative standard deviation >= 0; got {noise!r}")
 
     with torch.no_grad():
         predicted = model.predict(params, forcing, coords).detach().cpu().numpy()
@@ -70,7 +71,7 @@ def simulate_observations(model: ProcessModel, params: torch.Tensor, forcing: An
     values = predicted[site, slot]
     if not np.all(np.isfinite(values)):
         k = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ValueError(f"{type(model).__name__} predicts {values[k]} at site {site_ids[site[k]]!r}, "
+        raise BinnInputError(f"{type(model).__name__} predicts {values[k]} at site {site_ids[site[k]]!r}, "
                          f"{coord_name} = {coords[site[k], slot[k]]:g}; check the parameters and forcing")
     rng = np.random.default_rng(seed)
     values = values * np.exp(noise * rng.normal(size=values.shape))

@@ -22,6 +22,7 @@ import torch
 
 from ..clm5 import CLM5, CLM5_PARAMETERS, N_LAYERS, ZISOI, ZSOI
 from ..dataset import SiteDataset
+from ..errors import BinnInputError
 from ..forcing import Forcing
 from .landscape import sample_locations, sigmoid, site_covariates
 from .schema import OBSERVATION_COLUMNS, SCIREN_COVARIATES, quantize
@@ -199,9 +200,9 @@ def make_synthetic(n_sites: int = 1500, seed: int = 0, scenario: str = "sciren4"
     and the :class:`~binn_lite.data.truth.Truth`.
     """
     if not (isinstance(n_sites, (int, np.integer)) and n_sites >= 1):
-        raise ValueError(f"n_sites must be a positive integer; got {n_sites!r}")
+        raise BinnInputError(f"n_sites must be a positive integer; got {n_sites!r}")
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        raise BinnInputError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     streams = np.random.SeedSequence(seed).spawn(6)
     rng_loc, rng_cov, rng_depth, rng_force, rng_truth, rng_noise = (np.random.default_rng(s) for s in streams)
 

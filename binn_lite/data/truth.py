@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..clm5 import CLM5_PARAMETERS, MOST_INFLUENTIAL
+from ..errors import BinnInputError
 from .schema import SCIREN_COVARIATES, TRUTH_DIGITS, significant
 
 __all__ = ["TRUTH_FUNCTIONS", "Truth", "SCENARIOS", "draw_truth"]
@@ -70,10 +71,10 @@ class Truth:
         self.high = {p: float(v) for p, v in (high or {}).items()}
         for p, terms in self.relationships.items():
             if p not in self.rescaling:
-                raise ValueError(f"truth: parameter {p!r} has relationships but no rescaling")
+                raise BinnInputError(f"truth: parameter {p!r} has relationships but no rescaling")
             for term in terms:
                 if term["f"] not in TRUTH_FUNCTIONS:
-                    raise ValueError(f"truth: unknown function {term['f']!r} for {p!r}; known: {', '.join(TRUTH_FUNCTIONS)}")
+                    raise BinnInputError(f"truth: unknown function {term['f']!r} for {p!r}; known: {', '.join(TRUTH_FUNCTIONS)}")
 
     # -- views ----------------------------------------------------------------------------------
     @property
@@ -95,7 +96,7 @@ class Truth:
         """The true parameters mapped to [0, 1] with ``(x - low) / (high - low)``."""
         missing = [p for p in self.params.columns if p not in self.low or p not in self.high]
         if missing:
-            raise ValueError(f"truth: no parameter range for {', '.join(missing)}")
+            raise BinnInputError(f"truth: no parameter range for {', '.join(missing)}")
         low = pd.Series(self.low)[self.params.columns]
         high = pd.Series(self.high)[self.params.columns]
         return (self.params - low) / (high - low)
@@ -126,7 +127,7 @@ class Truth:
         """True unit parameters [0, 1] at any sites from their covariates (same index as ``covariates``).
 
         Varying parameters follow their relationships, fixed ones their constant. Raises
-        ``ValueError`` where a relationship is undefined (``log2`` of a non-positive number).
+        ``BinnInputError`` where a relationship is undefined (``log2`` of a non-positive number).
         """
         out = {}
         for p in self.params.columns:
@@ -136,7 +137,7 @@ class Truth:
                 u = self._to_unit(p, g)
                 if not np.all(np.isfinite(u)):
                     site = covariates.index[~np.isfinite(u)][0]
-                    raise ValueError(f"truth relationship of {p!r} is undefined at site {site!r}")
+                    raise BinnInputError(f"truth relationship of {p!r} is undefined at site {site!r}")
                 out[p] = u
             elif p in self.fixed:
                 out[p] = np.full(len(covariates), self.fixed[p])
@@ -262,7 +263,7 @@ def draw_truth(rng: np.random.Generator, sites: pd.DataFrame, scenario: str) -> 
     elif scenario == "all21":
         varying, functions = CLM5_PARAMETERS.names, SMOOTH_FUNCTIONS
     else:
-        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        raise BinnInputError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     relationships, rescaling = {}, {}
     for param in varying:
         relationships[param], rescaling[param] = _draw_relationship(rng, param, z, stats, functions)
