@@ -9,7 +9,7 @@ at every site, and how close to the truth are they?
   sites; MLP: ``binn_lite.train.fit`` with early stopping on a validation split of those; KAN:
   ``binn_lite.heads.sciren.fit_and_prune``). Its wall time is the *whole* training; afterwards it
   gives the parameters of any site, seen or not, in milliseconds.
-* **Per-site MCMC**: adaptive Metropolis (:func:`binn_lite.baselines.per_site_mcmc`) at each site
+* **Per-site MCMC**: adaptive Metropolis (:func:`binn_lite.mcmc.per_site_mcmc`) at each site
   of a set ``S`` of held-out sites, 4 chains per site, every site calibrated on its own SOC profile.
   The estimate is the posterior mean. ``S`` is the first ``--sites`` sites of the held-out fold, so
   the BINN has never seen them. Run length: 5,000 burn-in (adaptation) iterations, then sampling
@@ -56,10 +56,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from binn_lite.baselines import per_site_mcmc, split_rhat
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL
 from binn_lite.data import load_example
+from binn_lite.mcmc import per_site_mcmc, split_rhat
 from binn_lite.metrics import recovery_table
 from binn_lite.heads.sciren import fit_and_prune, make_head
 from binn_lite.quickstart import SETTINGS

@@ -1,12 +1,13 @@
 """Figures for training and evaluating a BINN: loss curves, observed vs predicted SOC, profiles,
 recovered vs true parameters and maps of sites.
 
-The figure convention of binn_lite (here, in :mod:`binn_lite.explore`, :mod:`binn_lite.interpret`
-and :mod:`binn_lite.sensitivity`): every plotting function draws a new figure through pyplot (or
-onto the ``ax`` it is given) and returns the :class:`matplotlib.figure.Figure`. It never shows,
-saves or closes it. In a notebook the figure appears when the cell ends (or at ``plt.show()``); to
-keep it, ``fig.savefig(path)``; in a script or test, ``plt.close(fig)`` when done. (The one exception
-is :meth:`binn_lite.explore.ParameterExplorer.figure`, which draws outside pyplot because the slider
+The figure convention of binn_lite (here, in :mod:`binn_lite.explore`, :mod:`binn_lite.relationships`,
+:mod:`binn_lite.partial_dependence` and :mod:`binn_lite.sensitivity`): every plotting function
+draws a new figure through pyplot (or onto the ``ax`` it is given) and returns the
+:class:`matplotlib.figure.Figure`. It never shows, saves or closes it. In a notebook the figure
+appears when the cell ends (or at ``plt.show()``); to keep it, ``fig.savefig(path)``; in a script or
+test, ``plt.close(fig)`` when done. (The one exception is
+:meth:`binn_lite.explorer.ParameterExplorer.figure`, which draws outside pyplot because the slider
 widget redraws it as PNG bytes on every move.)
 
 Inputs are the objects the rest of binn_lite produces: ``FitResult.history`` DataFrames, NaN-padded

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     out = fresh_folder(Path(args.out))
     figures = {
-        "loss_curve.png": plot_history(result.history),
+        "loss_curve.png": plot_history(result.history, monitor=result.monitor),
         "observed_vs_predicted.png": plot_observed_vs_predicted(test.soc, predicted, test.depth,
                                                                 title="Held-out sites"),
         "recovered_vs_true.png": plot_recovery(params, test.truth.params, MOST_INFLUENTIAL,

@@ -1,53 +1,19 @@
-"""Baselines: pure NN, one global parameter set, per-site adaptive-Metropolis MCMC."""
+"""Baselines: the pure neural network and one global parameter set."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from binn_lite.baselines import (
-    LOG_SOC_SIGMA,
-    NodeProfile,
-    _average_ranks,
-    adaptive_metropolis,
-    fit_global,
-    log_likelihood,
-    per_site_mcmc,
-    pure_nn,
-    split_rhat,
-)
+from binn_lite.baselines import NodeProfile, fit_global, pure_nn
 from binn_lite.binn import BINN
-from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL, ZSOI
+from binn_lite.clm5 import MOST_INFLUENTIAL
 from binn_lite.data import make_synthetic
-from binn_lite.dataset import SiteDataset
 from binn_lite.metrics import nse
 from binn_lite.train import fit
-
-FOUR = CLM5_PARAMETERS.subset(MOST_INFLUENTIAL)
-
-
-def _with_observations(ds: SiteDataset, unit: torch.Tensor, depths: np.ndarray | None = None,
-                       noise: float = 0.0, seed: int = 0) -> SiteDataset:
-    """``ds`` with new SOC observations simulated from unit values ``[n_sites, 4]`` of the four
-    most influential parameters (others at their defaults), at ``depths`` (default: ds's own)."""
-    n = len(ds)
-    params = CLM5_PARAMETERS.defaults_like(n)
-    params[:, [CLM5_PARAMETERS.index(p) for p in MOST_INFLUENTIAL]] = FOUR.to_physical(unit)
-    if depths is None:
-        coords = ds.coords
-    else:
-        coords = torch.as_tensor(depths, dtype=torch.float64).expand(n, -1)
-    soc = CLM5().predict(params, ds.forcing, coords)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i, site in enumerate(ds.site_ids):
-        for z, y in zip(coords[i].tolist(), soc[i].tolist()):
-            if math.isfinite(z):
-                rows.append({"site_id": site, "depth_m": z, "soc_gC_m3": y * math.exp(noise * rng.normal())})
-    return SiteDataset(ds.sites, pd.DataFrame(rows), ds.forcing, ds.feature_names)
+from binn_factory import FOUR, with_observations
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,149 +60,10 @@ def test_pure_nn_learns_a_simple_profile(tmp_path):
 def test_global_fit_recovers_one_parameter_set_for_all_sites():
     base = make_synthetic(24, seed=3, noise=0.0)
     truth = torch.tensor([0.3, 0.6, 0.4, 0.7], dtype=torch.float64)
-    ds = _with_observations(base, truth.expand(len(base), -1))
+    ds = with_observations(base, truth.expand(len(base), -1))
     binn, result = fit_global(ds, np.arange(20), np.arange(20, 24), epochs=300, patience=300, lr=0.05,
                               dtype=torch.float64)
     found = torch.tensor([binn.global_values()[p] for p in MOST_INFLUENTIAL], dtype=torch.float64)
     assert torch.allclose(FOUR.to_unit(found), truth, atol=0.05), FOUR.to_unit(found)
     assert result.best_val_nse > 0.999
     assert binn.learned == () and binn.global_names == MOST_INFLUENTIAL
-
-
-# ---------------------------------------------------------------------------------------------
-# MCMC machinery
-# ---------------------------------------------------------------------------------------------
-def test_log_likelihood_is_gaussian_on_log_soc():
-    obs = torch.tensor([[100.0, 50.0, float("nan")], [10.0, 20.0, 30.0]], dtype=torch.float64)
-    pred = torch.stack([obs[0] * math.exp(0.1), obs[1] * math.exp(-0.2)])
-    pred[0, 2] = 7.0  # padding: ignored
-    ll = log_likelihood(pred, obs, sigma=0.1)
-    assert ll[0].item() == pytest.approx(-0.5 * 2 * 1.0)
-    assert ll[1].item() == pytest.approx(-0.5 * 3 * 4.0)
-    pred[1, 1] = 0.0
-    assert log_likelihood(pred, obs)[1].item() == -math.inf
-    assert LOG_SOC_SIGMA == 0.1
-
-
-def test_average_ranks_share_ties():
-    ranks = _average_ranks(torch.tensor([[3.0, 1.0, 2.0, 2.0], [5.0, 5.0, 5.0, 1.0]]))
-    assert ranks.tolist() == [[4.0, 1.0, 2.5, 2.5], [3.0, 3.0, 3.0, 1.0]]
-
-
-def test_split_rhat_flags_disagreeing_chains():
-    g = torch.Generator().manual_seed(0)
-    agree = torch.randn(4, 1000, generator=g, dtype=torch.float64)
-    assert split_rhat(agree).item() < 1.01
-    apart = agree + torch.tensor([0.0, 0.0, 0.0, 3.0], dtype=torch.float64)[:, None]
-    assert split_rhat(apart).item() > 1.3
-    trend = agree + torch.linspace(0, 4, 1000, dtype=torch.float64)  # every chain drifts
-    assert split_rhat(trend).item() > 1.3
-    wide = agree * torch.tensor([1.0, 1.0, 1.0, 5.0], dtype=torch.float64)[:, None]  # same mean, other scale
-    assert split_rhat(wide).item() > 1.1
-    with pytest.raises(ValueError, match="n >= 4"):
-        split_rhat(torch.zeros(4, 3))
-
-
-def test_adaptive_metropolis_samples_a_correlated_gaussian():
-    n_sites, n_chains = 2, 4
-    mean = torch.tensor([[0.3, 0.5, 0.7], [0.6, 0.2, 0.5]], dtype=torch.float64)
-    sd = torch.tensor([0.05, 0.02, 0.01], dtype=torch.float64)
-    corr = torch.tensor([[1.0, 0.8, 0.0], [0.8, 1.0, -0.3], [0.0, -0.3, 1.0]], dtype=torch.float64)
-    precision = torch.linalg.inv(sd[:, None] * corr * sd[None, :])
-    calls = []
-
-    def log_density(x):
-        calls.append(x.shape)
-        r = x - mean[:, None, :]
-        return -0.5 * torch.einsum("sci,ij,scj->sc", r, precision, r)
-
-    g = torch.Generator().manual_seed(1)
-    start = torch.rand(n_sites, n_chains, 3, generator=g, dtype=torch.float64)
-    out = adaptive_metropolis(log_density, start, 1500, 3000, thin=2, generator=g)
-    assert out.samples.shape == (n_sites, n_chains, 1500, 3)
-    assert len(calls) == 1 + 4500 and all(s == (n_sites, n_chains, 3) for s in calls)  # one call per step
-    assert bool(((out.samples >= 0) & (out.samples <= 1)).all())
-    assert torch.allclose(out.samples.mean(dim=(1, 2)), mean, atol=0.01)
-    assert torch.allclose(out.samples.flatten(1, 2).std(dim=1), sd.expand(2, -1), rtol=0.15)
-    assert bool((torch.linalg.eigvalsh(out.proposal_cov) > 0).all())
-    # the learned proposal has the target's correlation structure
-    learned = out.proposal_cov[0]
-    learned_corr = learned / torch.sqrt(torch.diag(learned)[:, None] * torch.diag(learned)[None, :])
-    assert torch.allclose(learned_corr, corr, atol=0.15)
-    assert bool(((out.acceptance > 0.15) & (out.acceptance < 0.45)).all()), out.acceptance
-    assert float(split_rhat(out.samples.permute(0, 3, 1, 2)).max()) < 1.05
-
-
-def test_adaptive_metropolis_stops_when_the_convergence_test_passes():
-    seen = []
-
-    def stop(kept):
-        seen.append(kept.shape[2])
-        return len(seen) == 2
-
-    def log_density(x):
-        return -0.5 * ((x - 0.5) / 0.1).pow(2).sum(dim=-1)
-
-    g = torch.Generator().manual_seed(3)
-    out = adaptive_metropolis(log_density, torch.full((2, 3, 2), 0.5, dtype=torch.float64), 100, 5000,
-                              thin=2, generator=g, stop=stop, check_every=150)
-    assert seen == [75, 150]  # kept samples so far, at iterations 150 and 300 after burn-in
-    assert out.n_sample == 300 and out.samples.shape == (2, 3, 150, 2) and out.log_density.shape == (2, 3, 150)
-
-
-def test_adaptive_metropolis_rejects_proposals_outside_the_unit_cube():
-    # a flat density whose mass piles against the bound u = 0: no sample may leave [0, 1]
-    def log_density(x):
-        return -50.0 * x.sum(dim=-1)
-
-    g = torch.Generator().manual_seed(2)
-    out = adaptive_metropolis(log_density, torch.full((1, 3, 2), 0.5, dtype=torch.float64), 400, 800, generator=g)
-    assert float(out.samples.min()) >= 0.0 and float(out.samples.max()) <= 1.0
-    assert float(out.samples.mean()) == pytest.approx(0.02, abs=0.01)  # exponential(50) truncated: mean ~1/50
-    with pytest.raises(ValueError, match="unit cube"):
-        adaptive_metropolis(log_density, torch.full((1, 2, 2), 1.5, dtype=torch.float64), 10, 10)
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-site MCMC on CLM5
-# ---------------------------------------------------------------------------------------------
-def test_per_site_mcmc_recovers_known_parameters_from_rich_low_noise_profiles():
-    # efolding (profile shape) and tau_s3 (stock of the passive pool) are identifiable from one
-    # profile; fs1s3 and w_scaling are held at their (true) defaults. With all four free, SOC
-    # depends mostly on fs1s3 tau_s3 / w_scaling and a single profile cannot separate them.
-    base = make_synthetic(3, seed=11, noise=0.0)
-    truth = torch.tensor([[0.3, 0.4, 0.5, 0.5], [0.7, 0.65, 0.5, 0.5], [0.5, 0.2, 0.5, 0.5]], dtype=torch.float64)
-    depths = np.round(np.linspace(0.02, 2.5, 25), 3)  # 25 depths, 2 % noise
-    ds = _with_observations(base, truth, depths, noise=0.02, seed=1)
-    result = per_site_mcmc(ds, learn=("efolding", "tau_s3"), n_chains=4, n_burn=600, n_sample=600,
-                           sigma=0.02, seed=0)
-    assert result.samples.shape == (3, 4, 600, 2)
-    assert result.n_model_calls == 1201  # one CLM5 call per iteration for all sites x chains
-    assert bool(((result.samples >= 0) & (result.samples <= 1)).all())
-    table = CLM5_PARAMETERS.subset(["efolding", "tau_s3"])
-    estimate = table.to_unit(torch.tensor(result.posterior_mean().to_numpy()))
-    error = (estimate - truth[:, :2]).abs()
-    assert float(error.max()) < 0.04, error
-    sd = table.to_unit(torch.tensor(result.posterior_sd().to_numpy())) - table.to_unit(torch.zeros(2, dtype=torch.float64))
-    assert bool((error < 4 * sd + 1e-3).all())  # the truth lies inside the posterior
-    assert bool(((result.acceptance > 0.1) & (result.acceptance < 0.5)).all()), result.acceptance
-    assert bool((torch.linalg.eigvalsh(result.proposal_cov) > 0).all())
-    rhat = result.rhat()
-    assert list(rhat.columns) == ["efolding", "tau_s3"] and list(rhat.index) == list(ds.site_ids)
-    assert float(rhat.to_numpy().max()) < 1.1
-    median = result.posterior_median()
-    assert median.shape == (3, 2) and float((median - result.posterior_mean()).abs().to_numpy().max()) < 0.05 * 380
-    summary = result.summary()
-    assert summary["n_burn"] == 600 and summary["sites"] == 3 and summary["model_calls"] == 1201
-
-
-def test_per_site_mcmc_rejects_bad_input():
-    ds = make_synthetic(2, seed=0)
-    with pytest.raises(ValueError, match="unknown"):
-        per_site_mcmc(ds, learn=["tau_s9"], n_burn=1, n_sample=4)
-    with pytest.raises(ValueError, match="chains"):
-        per_site_mcmc(ds, n_chains=1, n_burn=1, n_sample=4)
-    with pytest.raises(ValueError, match="also sampled"):
-        per_site_mcmc(ds, fixed={"tau_s3": 100.0}, n_burn=1, n_sample=4)
-    with pytest.raises(ValueError, match="sigma"):
-        per_site_mcmc(ds, sigma=0.0, n_burn=1, n_sample=4)

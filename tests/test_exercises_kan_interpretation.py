@@ -90,7 +90,7 @@ def test_edge_effect(curves, capsys):
 
 
 def test_retrieval_hits(importance, capsys):
-    from binn_lite.interpret import retrieval_score
+    from binn_lite.relationships import retrieval_score
 
     assert ki.retrieval_hits(importance, DRIVERS) == 3
     assert retrieval_score(importance, DRIVERS)[1]["hits"] == 3  # agrees with the library

@@ -10,7 +10,7 @@ from binn_lite.dataset import SiteDataset
 from binn_lite.heads import HardSigmoid, KANHead, MLPHead
 from binn_lite.heads.sciren import EDGE_THRESHOLDS, KAN_SETTINGS, REFIT_SMOOTH, fit_and_prune, make_head
 from binn_lite.metrics import recovery_table
-from test_train import efolding_dataset, small_binn
+from binn_factory import efolding_dataset, small_binn
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
     assert binn.head.lamb_l1 == 0 and binn.head.lamb_entropy == 0
     assert binn.head.lamb_smooth == REFIT_SMOOTH  # the last refit's smoothing
     assert len(result.sparse.history) == 40 and result.sparse.best_epoch == 40  # no early stop, last weights
-    assert result.refit is result.refits[-1] and result.refit.monitor == "val_loss"
+    assert result.refit is result.refits[-1] and result.refit.monitor == result.monitor == "val_loss"
     assert list(result.history["stage"].unique()) == ["sparse", "refit 1", "refit 2"]
     assert result.history["epoch"].is_monotonic_increasing
     for refit in result.refits:
@@ -67,6 +67,10 @@ def test_fit_and_prune_one_round_keeps_the_heads_smoothing(data):
     assert binn.head.lamb_smooth == 1e-4
     assert list(result.history["stage"].unique()) == ["sparse", "refit"]
     assert len(result.history) == 6
+    changed = fit_and_prune(sparse_kan_binn(), data, np.arange(60), edge_threshold=0.03,
+                            sparse=dict(epochs=2, batch_size=32, monitor="val_nse"),
+                            refit=dict(epochs=1, monitor="val_nse"), progress=False)
+    assert changed.monitor == "val_nse"  # what plot_history(result.history, monitor=...) should mark
 
 
 def test_fit_and_prune_rejects_what_it_cannot_use(data):

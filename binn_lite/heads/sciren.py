@@ -79,6 +79,11 @@ class PrunedFit:
         return self.refits[-1]
 
     @property
+    def monitor(self) -> str:
+        """What the stages monitored (``"val_loss"`` by default); the last refit's, if they differ."""
+        return self.refit.monitor
+
+    @property
     def edges_before(self) -> int:
         return self.edges[0]
 
