@@ -269,3 +269,18 @@ def test_conda_environment_has_every_dependency_and_cpu_torch() -> None:
 def test_gitignore_keeps_environments_and_outputs_out() -> None:
     lines = set((ROOT / ".gitignore").read_text().splitlines())
     assert {".venv/", "outputs/", "*.egg-info/", "__pycache__/", ".ipynb_checkpoints/"} <= lines
+
+
+def test_readme_module_table_names_every_module_and_no_other():
+    """The README's "one concept per module" table is the map of the package: it must match the files."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("### The package, one concept per module"):]
+    table = table[:table.index("\n### ", 10)]
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", table))
+    package = ROOT / "binn_lite"
+    on_disk = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    on_disk |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    inside = {n for n in named if n.endswith(".py") and not (package / n).exists()}
+    subpackage_files = {p.name for sub in package.iterdir() if (sub / "__init__.py").exists() for p in sub.glob("*.py")}
+    assert on_disk - named == set(), "modules missing from the README table"
+    assert inside - subpackage_files == set(), "the README table names modules that do not exist"
