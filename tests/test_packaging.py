@@ -36,7 +36,7 @@ import binn_lite
 ROOT = Path(__file__).resolve().parents[1]
 
 # Packages Colab ships and pip must leave alone.
-COLAB_OWNED = ("torch", "numpy", "pandas", "matplotlib", "ipywidgets")
+COLAB_OWNED = ("torch", "numpy", "pandas", "matplotlib", "xarray", "ipywidgets")
 
 # Versions seen on Colab (and the oldest ones we promise to support); every
 # one must satisfy our requirement so that pip keeps what is installed.
@@ -45,6 +45,7 @@ VERSIONS_THAT_MUST_BE_ACCEPTED = {
     "numpy": ["1.26.4", "2.0.2", "2.4.6"],
     "pandas": ["2.2.2", "3.1.1"],
     "matplotlib": ["3.8.0", "3.10.0"],
+    "xarray": ["2023.1.0", "2025.1.2", "2026.9.0"],
     "ipywidgets": ["7.6.0", "7.7.1", "8.1.9"],
 }
 
@@ -98,6 +99,7 @@ def test_requires_python_admits_3_10_to_3_13() -> None:
 def test_runtime_dependencies_are_the_expected_set() -> None:
     names = set(_runtime_requirements())
     expected = {"torch", "numpy", "pandas", "matplotlib", "ipywidgets", "tqdm", "pykan"}
+    expected |= {"xarray", "h5netcdf", "h5py"}  # NetCDF in and out, one engine
     expected |= set(PYKAN_UNDECLARED)
     assert names == expected
 
