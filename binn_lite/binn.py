@@ -22,7 +22,6 @@ covariates: :meth:`BINN.predict_dataset`.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,13 +30,12 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from . import checkpoint
+from .errors import BinnInputError, CheckpointError
 from .parameters import ParameterTable
 from .process import ProcessModel
 
 __all__ = ["BINN", "preset_parameters"]
-
-_FORMAT = "binn_lite.BINN"
-_FORMAT_VERSION = 1
 
 
 def preset_parameters(process_model: ProcessModel, preset: str) -> tuple[str, ...]:
@@ -53,21 +51,22 @@ def preset_parameters(process_model: ProcessModel, preset: str) -> tuple[str, ..
     if preset == "most_influential":
         names = process_model.most_influential
         if names is None:
-            raise ValueError(
+            raise BinnInputError(
                 f"{type(process_model).__name__} defines no 'most_influential' parameters; "
                 f"pass a list of names from {', '.join(table.names)}"
             )
         return tuple(names)
-    raise ValueError(f"unknown parameter preset {preset!r}; use 'all', 'most_influential' or a list of names")
+    raise BinnInputError(f"unknown parameter preset {preset!r}; use 'all', 'most_influential' or a list of names")
 
 
 def _check_names(names: Sequence[str], table: ParameterTable, what: str) -> tuple[str, ...]:
     names = tuple(names)
     unknown = [n for n in names if n not in table]
     if unknown:
-        raise ValueError(f"{what}: unknown parameter(s) {', '.join(map(repr, unknown))}; known: {', '.join(table.names)}")
+        raise BinnInputError(f"{what}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(table.names)}")
     if len(set(names)) != len(names):
-        raise ValueError(f"{what}: duplicate names in {list(names)}")
+        raise BinnInputError(f"{what}: duplicate names in {list(names)}")
     return names
 
 
@@ -106,7 +105,7 @@ class BINN(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(process_model, ProcessModel):
-            raise TypeError(f"process_model must be a binn_lite ProcessModel; got {type(process_model).__name__}")
+            raise BinnInputError(f"process_model must be a binn_lite ProcessModel; got {type(process_model).__name__}")
         table = process_model.parameter_table
         global_names = _check_names(global_params, table, "global_params")
         if isinstance(learn, str):
@@ -115,28 +114,29 @@ class BINN(nn.Module):
             learned = _check_names(learn, table, "learn")
             both = [n for n in learned if n in global_names]
             if both:
-                raise ValueError(f"parameter(s) {', '.join(both)} cannot be both head outputs (learn) and global")
+                raise BinnInputError(f"parameter(s) {', '.join(both)} cannot be both head outputs (learn) and global")
         n_outputs = getattr(head, "n_outputs", None)
         if n_outputs is not None and int(n_outputs) != len(learned):
-            raise ValueError(
+            raise BinnInputError(
                 f"the head has n_outputs={n_outputs} but the BINN learns {len(learned)} parameter(s) "
                 f"({', '.join(learned) or 'none'}); build the head with n_outputs={len(learned)}"
             )
         values = table.default.clone()
         for name, value in dict(fixed or {}).items():
             if name not in table:
-                raise ValueError(f"fixed: unknown parameter {name!r}; known: {', '.join(table.names)}")
+                raise BinnInputError(f"fixed: unknown parameter {name!r}; known: {', '.join(table.names)}")
             if name in learned:
-                raise ValueError(f"fixed: parameter {name!r} is learned by the head; remove it from learn or from fixed")
+                raise BinnInputError(f"fixed: parameter {name!r} is learned by the head; "
+                                     "remove it from learn or from fixed")
             value = float(value)
             if not torch.isfinite(torch.tensor(value)):
-                raise ValueError(f"fixed: parameter {name!r} must be finite, got {value}")
+                raise BinnInputError(f"fixed: parameter {name!r} must be finite, got {value}")
             values[table.index(name)] = value
         for name in global_names:
             p = table[name]
             start = float(values[table.index(name)])
             if not p.low < start < p.high:
-                raise ValueError(
+                raise BinnInputError(
                     f"global parameter {name!r}: starting value {start} must lie strictly inside its range "
                     f"({p.low}, {p.high})"
                 )
@@ -186,10 +186,12 @@ class BINN(nn.Module):
     def set_global(self, name: str, value: float) -> None:
         """Set global parameter ``name`` to the physical ``value`` (strictly inside its range)."""
         if name not in self.global_names:
-            raise ValueError(f"{name!r} is not a global parameter; global: {', '.join(self.global_names) or 'none'}")
+            raise BinnInputError(f"{name!r} is not a global parameter; "
+                                 f"global: {', '.join(self.global_names) or 'none'}")
         p = self.table[name]
         if not p.low < value < p.high:
-            raise ValueError(f"global parameter {name!r}: value {value} must lie strictly inside ({p.low}, {p.high})")
+            raise BinnInputError(f"global parameter {name!r}: value {value} must lie strictly inside "
+                                 f"({p.low}, {p.high})")
         unit = (value - p.low) / (p.high - p.low)
         with torch.no_grad():
             self.global_logits[self.global_names.index(name)] = float(torch.logit(torch.tensor(unit, dtype=torch.float64)))
@@ -201,19 +203,22 @@ class BINN(nn.Module):
         Columns of learned parameters come from the head, global ones from their scalars, the
         rest are the fixed values. The result has the head's dtype and device.
         """
-        batch = x.shape[0]
-        if self.learned:
-            unit = self.head(x)
-            learned = self._learned_table.to_physical(unit)
-            dtype, device = learned.dtype, learned.device
-        else:
-            dtype, device = x.dtype, x.device
+        return self.parameters_from_unit(self.unit_outputs(x))
+
+    def unit_outputs(self, x: Tensor) -> Tensor:
+        """The head's unit values ``[batch, n_learned]`` in [0, 1] (``[batch, 0]`` when nothing is learned)."""
+        return self.head(x) if self.learned else x.new_zeros(x.shape[0], 0)
+
+    def parameters_from_unit(self, unit: Tensor) -> Tensor:
+        """Physical parameters ``[batch, n_params]`` from the head's unit values ``unit`` [batch, n_learned]:
+        ``low + u (high - low)`` for the learned columns, the global and fixed values elsewhere."""
+        batch, dtype, device = unit.shape[0], unit.dtype, unit.device
         full = self.fixed_values.to(device=device, dtype=dtype).expand(batch, -1).clone()
         if self.learned:
-            full[:, self._learned_index.to(device)] = learned
+            full[:, self._learned_index.to(device)] = self._learned_table.to_physical(unit)
         if self.global_names:
-            unit = torch.sigmoid(self.global_logits).to(device=device, dtype=dtype)
-            full[:, self._global_index.to(device)] = self._global_table.to_physical(unit).expand(batch, -1)
+            global_unit = torch.sigmoid(self.global_logits).to(device=device, dtype=dtype)
+            full[:, self._global_index.to(device)] = self._global_table.to_physical(global_unit).expand(batch, -1)
         return full
 
     def forward(self, x: Tensor, forcing: Any) -> Tensor:
@@ -233,7 +238,7 @@ class BINN(nn.Module):
     def features(self, data: Any) -> Tensor:
         """z-scored covariates ``[n_sites, n_covariates]`` of a SiteDataset or covariate DataFrame."""
         if self.normalizer is None:
-            raise ValueError(
+            raise BinnInputError(
                 "this BINN has no normalizer: train it with binn_lite.train.fit, or set "
                 "binn.normalizer = dataset.fit_normalizer(train_idx)"
             )
@@ -252,7 +257,7 @@ class BINN(nn.Module):
         predictions : Tensor [n_sites, max_obs] at ``dataset.coords`` (NaN padding kept), on CPU.
         """
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise BinnInputError(f"batch_size must be >= 1, got {batch_size}")
         was_training = self.training
         self.eval()
         try:
@@ -272,24 +277,19 @@ class BINN(nn.Module):
 
     # -- saving and loading --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the BINN to one file (``torch.save`` of plain data); returns the path.
+        """Write the BINN to one file (:mod:`binn_lite.checkpoint`: versioned, hashed); returns the path.
 
-        Stored: the head's class and constructor arguments and weights, the process model's class,
-        ``config()`` and state (:mod:`binn_lite.process`, section 5), learned/global/fixed
-        parameters and the normalizer. Raises ``FileExistsError``
+        Stored: the head's class, ``config()`` (the head contract, :mod:`binn_lite.heads.base`) and
+        weights, the process model's class, ``config()`` and state (:mod:`binn_lite.process`,
+        section 5), learned/global/fixed parameters and the normalizer. Raises ``FileExistsError``
         if ``path`` exists and ``overwrite`` is false.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         payload = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "head_class": f"{type(self.head).__module__}.{type(self.head).__qualname__}",
-            "head_kwargs": _head_config(self.head),
+            "head_class": checkpoint.qualified_name(self.head),
+            "head_config": checkpoint.head_config(self.head),
             "head_state": {k: v.detach().cpu() for k, v in self.head.state_dict().items()},
-            "process_model_class": f"{type(self.process_model).__module__}.{type(self.process_model).__qualname__}",
-            "process_model_kwargs": _process_model_config(self.process_model),
+            "process_model_class": checkpoint.qualified_name(self.process_model),
+            "process_model_config": checkpoint.process_model_config(self.process_model),
             "process_model_state": {k: v.detach().cpu() for k, v in self.process_model.state_dict().items()},
             "parameter_names": list(self.table.names),
             "learned": list(self.learned),
@@ -299,9 +299,7 @@ class BINN(nn.Module):
             "dtype": str(self.dtype).replace("torch.", ""),
             "normalizer": None if self.normalizer is None else self.normalizer.to_dict(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, path)
-        return path
+        return checkpoint.write(path, payload, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike, process_model: ProcessModel | type | None = None,
@@ -314,143 +312,90 @@ class BINN(nn.Module):
         ``head``: a fresh instance of the same architecture when the saved head cannot be rebuilt
         from the file. The file is read with ``torch.load(weights_only=True)``: plain data only,
         no code in the file runs, and only ``binn_lite`` classes are rebuilt by name.
+
+        Raises ``FileNotFoundError`` for a missing file and a :class:`~binn_lite.errors.CheckpointError`
+        naming the file when it is damaged, of another format or version, or does not fit the
+        ``head`` or ``process_model`` given (the message says what differs).
         """
+        checkpoint.check_load_arguments(process_model, head)
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no saved BINN at {path}")
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a saved binn_lite BINN")
-        process_model = _process_model_from(process_model, payload, path)
-        if list(process_model.parameter_table.names) != payload["parameter_names"]:
-            raise ValueError(
-                f"{path}: saved parameters ({', '.join(payload['parameter_names'])}) differ from those of "
-                f"{type(process_model).__name__} ({', '.join(process_model.parameter_table.names)})"
-            )
-        process_model.load_state_dict(payload["process_model_state"])
-        if head is None:
-            if payload["head_kwargs"] is None:
-                raise ValueError(
-                    f"{path}: the saved head ({payload['head_class']}) cannot be rebuilt from the file; "
-                    "pass a fresh instance of the same architecture: BINN.load(path, head=...)"
-                )
-            head = _build(payload["head_class"], payload["head_kwargs"], "head")
-        head.load_state_dict(payload["head_state"])
+        payload = checkpoint.read(path, map_location)
+        try:
+            return cls._from_payload(payload, process_model, head)
+        except CheckpointError as error:
+            raise CheckpointError(f"{path}: {error}") from None
+        except Exception as error:  # an intact file that still does not load: say which
+            raise CheckpointError(f"{path}: the saved BINN cannot be rebuilt: {type(error).__name__}: "
+                                  f"{error}") from error
+
+    @classmethod
+    def _from_payload(cls, payload: dict[str, Any], process_model: Any, head: nn.Module | None) -> "BINN":
+        """The BINN a checked payload describes (see :meth:`load`)."""
+        _check_payload(payload)
+        model = checkpoint.build_process_model(process_model, payload)
         names = payload["parameter_names"]
-        fixed = {n: float(v) for n, v in zip(names, payload["fixed_values"]) if n not in payload["learned"]}
+        if list(model.parameter_table.names) != names:
+            saved = payload["process_model_class"].rpartition(".")[2]
+            raise CheckpointError(
+                f"the saved parameters (of {saved}: {', '.join(names)}) differ from those of "
+                f"{type(model).__name__} ({', '.join(model.parameter_table.names)})"
+            )
+        checkpoint.load_state(model, payload["process_model_state"], "process model",
+                              checkpoint.described(payload["process_model_class"], payload["process_model_config"]))
+        saved_head = checkpoint.described(payload["head_class"], payload["head_config"])
+        head = checkpoint.build_head(payload) if head is None else head
+        n_outputs, learned = getattr(head, "n_outputs", None), payload["learned"]
+        if n_outputs is not None and int(n_outputs) != len(learned):
+            raise CheckpointError(
+                f"the saved BINN learns {len(learned)} parameter(s) with its head ({', '.join(learned) or 'none'}; "
+                f"saved head {saved_head}), but {type(head).__name__} has n_outputs={n_outputs}"
+            )
+        checkpoint.load_state(head, payload["head_state"], "head", saved_head)
         normalizer = None
         if payload["normalizer"] is not None:
             from .dataset import Normalizer
 
             normalizer = Normalizer.from_dict(payload["normalizer"])
-        binn = cls(head, process_model, learn=payload["learned"], global_params=payload["global_params"],
+        fixed_values = payload["fixed_values"]
+        fixed = {n: float(v) for n, v in zip(names, fixed_values) if n not in learned}
+        binn = cls(head, model, learn=learned, global_params=payload["global_params"],
                    fixed={n: v for n, v in fixed.items() if n not in payload["global_params"]},
                    normalizer=normalizer)
-        binn.fixed_values = payload["fixed_values"].to(torch.float64).clone()
-        dtype = getattr(torch, payload.get("dtype", "float32"))
-        binn.to(dtype=dtype)
+        binn.fixed_values = fixed_values.to(torch.float64).clone()
+        binn.to(dtype=getattr(torch, payload["dtype"]))
         with torch.no_grad():
             binn.global_logits.copy_(payload["global_logits"])
         binn.eval()
         return binn
 
 
-# -------------------------------------------------------------------------------------------------
-# How heads and process models are rebuilt
-# -------------------------------------------------------------------------------------------------
-def _constraint_config(constraint: Any) -> Any:
-    from .heads import HardSigmoid, Sigmoid
-
-    if isinstance(constraint, Sigmoid):
-        return {"name": "sigmoid", "temperature": float(constraint.temperature)}
-    if isinstance(constraint, HardSigmoid):
-        return {"name": "hard_sigmoid"}
-    raise ValueError(f"cannot save a head with the custom output constraint {constraint!r}")
+#: what a saved BINN's payload holds: key -> the type(s) its value must have
+_PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
+    "head_class": (str,), "head_config": (dict, type(None)), "head_state": (dict,),
+    "process_model_class": (str,), "process_model_config": (dict,), "process_model_state": (dict,),
+    "parameter_names": (list,), "learned": (list,), "global_params": (list,),
+    "fixed_values": (Tensor,), "global_logits": (Tensor,), "dtype": (str,), "normalizer": (dict, type(None)),
+}
+#: the precisions a BINN is saved in
+_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-def _head_config(head: nn.Module) -> dict[str, Any] | None:
-    """Constructor arguments that rebuild ``head`` (weights come from its state_dict).
-
-    A head with a ``config()`` method (like a process model, :mod:`binn_lite.process` section 5)
-    is rebuilt from it; MLPHead and KANHead are read from their public attributes; for any other
-    head ``None`` (load then needs ``head=``).
-    """
-    from .heads import KANHead, MLPHead
-
-    if callable(getattr(head, "config", None)):
-        config = dict(head.config())
-        if "constraint" in config and not isinstance(config["constraint"], (str, dict)):
-            config["constraint"] = _constraint_config(config["constraint"])
-        return config
-    if isinstance(head, MLPHead):
-        slopes = [m.negative_slope for m in head.net if isinstance(m, nn.LeakyReLU)]
-        dropouts = [m.p for m in head.net if isinstance(m, nn.Dropout)]
-        return {
-            "n_inputs": head.n_inputs, "n_outputs": head.n_outputs, "hidden": list(head.hidden),
-            "batch_norm": head.batch_norm, "negative_slope": float(slopes[0]) if slopes else 0.01,
-            "dropout": float(dropouts[0]) if dropouts else 0.0,
-            "constraint": _constraint_config(head.constraint), "lamb_bound": head.lamb_bound,
-        }
-    if isinstance(head, KANHead):
-        if head.kan.symbolic_enabled:
-            raise ValueError(
-                "cannot save a KAN head after auto_symbolic (its symbolic functions are not plain data); "
-                "save a copy taken before auto_symbolic"
-            )
-        hidden = None if head.depth == 1 else int(head.kan.act_fun[0].out_dim)  # pruning can shrink it
-        return {
-            "n_inputs": head.n_inputs, "n_outputs": head.n_outputs, "hidden": hidden, "grid": head.grid,
-            "k": head.k, "grid_range": list(head.grid_range), "base_fun": head.base_fun,
-            "clamp_inputs": head.clamp_inputs, "constraint": _constraint_config(head.constraint),
-            "lamb_l1": head.lamb_l1, "lamb_entropy": head.lamb_entropy, "lamb_smooth": head.lamb_smooth,
-            "lamb_bound": head.lamb_bound,
-        }
-    return None  # unknown head: BINN.load needs head=... (a fresh instance of the same architecture)
-
-
-def _process_model_config(model: ProcessModel) -> dict[str, Any]:
-    """``model.config()`` (the contract's section 5, :mod:`binn_lite.process`), checked to be a dict."""
-    config = model.config()
-    if not isinstance(config, dict):
-        raise TypeError(f"{type(model).__name__}.config() must return a dict; got {type(config).__name__}")
-    return dict(config)
-
-
-def _process_model_from(given: Any, payload: Mapping[str, Any], path: Path) -> ProcessModel:
-    """The process model to load into: ``given`` (an instance or a ProcessModel class) or the saved class."""
-    if isinstance(given, ProcessModel):
-        return given
-    config = payload["process_model_kwargs"]
-    if isinstance(given, type) and issubclass(given, ProcessModel):
-        try:
-            return given(**config)
-        except TypeError as error:
-            raise TypeError(
-                f"{path}: cannot rebuild {given.__name__} from its saved config {config}: {error}. "
-                f"Make {given.__name__}.config() return its constructor arguments, or pass an instance"
-            ) from None
-    if given is not None:
-        raise TypeError(f"process_model must be a ProcessModel instance or class; got {type(given).__name__}")
-    return _build(payload["process_model_class"], config, "process model")
-
-
-def _build(qualified: str, kwargs: dict[str, Any], what: str) -> Any:
-    module_name, _, class_name = qualified.rpartition(".")
-    if not module_name.startswith("binn_lite"):
-        argument = "process_model" if what == "process model" else "head"
-        raise ValueError(
-            f"the saved {what} is {qualified}, not a binn_lite class, and a saved file never names code "
-            f"to import; pass it yourself: BINN.load(path, {argument}=...)"
-        )
-    cls = getattr(importlib.import_module(module_name), class_name)
-    kwargs = dict(kwargs)
-    constraint = kwargs.get("constraint")
-    if isinstance(constraint, dict):
-        from .heads import HardSigmoid, Sigmoid
-
-        kwargs["constraint"] = (Sigmoid(constraint["temperature"]) if constraint["name"] == "sigmoid"
-                                else HardSigmoid())
-    for key in ("hidden", "grid_range"):
-        if isinstance(kwargs.get(key), list):
-            kwargs[key] = tuple(kwargs[key])
-    return cls(**kwargs)
+def _check_payload(payload: Mapping[str, Any]) -> None:
+    """Raise a CheckpointError unless ``payload`` has every key of a saved BINN, of the right type
+    and consistent sizes."""
+    missing = [key for key in _PAYLOAD_TYPES if key not in payload]
+    if missing:
+        raise CheckpointError(f"the file lacks {', '.join(map(repr, missing))} (not written by BINN.save?)")
+    for key, types in _PAYLOAD_TYPES.items():
+        if not isinstance(payload[key], types):
+            raise CheckpointError(f"the saved {key!r} is a {type(payload[key]).__name__}, not a "
+                                  f"{' or '.join(t.__name__ for t in types)}")
+    names = payload["parameter_names"]
+    if payload["dtype"] not in _DTYPES:
+        raise CheckpointError(f"the saved dtype {payload['dtype']!r} is not one of {', '.join(_DTYPES)}")
+    if tuple(payload["fixed_values"].shape) != (len(names),):
+        raise CheckpointError(f"the saved fixed values have shape {list(payload['fixed_values'].shape)}; "
+                              f"expected [{len(names)}] for the {len(names)} parameters")
+    if tuple(payload["global_logits"].shape) != (len(payload["global_params"]),):
+        raise CheckpointError(f"the saved global logits have shape {list(payload['global_logits'].shape)}; "
+                              f"expected [{len(payload['global_params'])}] for {payload['global_params']}")

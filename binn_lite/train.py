@@ -37,15 +37,19 @@ Everything else
   stored in ``binn.normalizer``.
 * Reproducibility: ``seed`` seeds torch and numpy, the validation split and the minibatch order
   (a ``torch.Generator``). Runs on ``device`` ("cpu", "cuda") in ``dtype`` (float32 by default).
-* A loss that turns NaN or infinite stops training with a ``RuntimeError`` that names the epoch
-  and the likely causes: generic ones, plus the process model's own ``nonfinite_hints`` (a tuple
-  of strings, optional; see :mod:`binn_lite.process`).
+* Divergence: a loss, gradient, head output or prediction that turns NaN or infinite, a loss
+  that explodes, or a run stuck far off the observations with the head's outputs pinned at their
+  bounds stops training with :class:`~binn_lite.errors.TrainingDiverged` (a ``RuntimeError``)
+  that names the epoch, the symptom and the likely causes -- generic ones, plus the process
+  model's own ``nonfinite_hints`` (:mod:`binn_lite.process`). The BINN then gets back the weights
+  it had before ``fit``. The rules and their thresholds: :mod:`binn_lite.divergence`.
 
 The steps of one run
 --------------------
 :class:`_Trainer` spells :func:`fit` out: prepare the sites (split, normalise, move to the device),
 build the optimiser, then per epoch one minibatch (or L-BFGS) pass, an evaluation on the
-validation sites, and an early-stopping check (:class:`_EarlyStopping`) that keeps the best weights.
+validation sites, a divergence check (:class:`~binn_lite.divergence.DivergenceWatch`) and an
+early-stopping check (:class:`_EarlyStopping`) that keeps the best weights.
 """
 from __future__ import annotations
 
@@ -64,6 +68,8 @@ from torch import Tensor
 
 from .binn import BINN
 from .dataset import positions
+from .divergence import DivergenceWatch, nonfinite_message, saturated_share
+from .errors import BinnInputError, TrainingDiverged
 from .losses import LOSSES, MaskedLoss
 from .metrics import nse as nse_metric
 
@@ -150,17 +156,17 @@ class FitSettings:
         for name in ("epochs", "batch_size", "patience", "lbfgs_iterations"):
             value = getattr(self, name)
             if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+                raise BinnInputError(f"{name} must be >= 1, got {value}")
             object.__setattr__(self, name, int(value))
         for name, value, options in (("loss", self.loss, LOSSES), ("monitor", self.monitor, MONITORS),
                                      ("optimizer", self.optimizer, OPTIMIZERS)):
             if value not in options:
-                raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(options)}")
+                raise BinnInputError(f"unknown {name} {value!r}; use one of {', '.join(options)}")
         for name, value in zip(("lr", "global_lr"), self.learning_rates()):
             if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+                raise BinnInputError(f"{name} must be > 0, got {value}")
         if self.num_threads is not None and int(self.num_threads) < 1:
-            raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
+            raise BinnInputError(f"num_threads must be >= 1 or None, got {self.num_threads}")
         object.__setattr__(self, "device", torch.device(self.device))
         object.__setattr__(self, "restore_best", bool(self.restore_best))
 
@@ -173,7 +179,7 @@ class FitSettings:
         """A copy with ``changes`` applied (checked like a new one)."""
         unknown = sorted(set(changes) - {field.name for field in dataclasses.fields(self)})
         if unknown:
-            raise TypeError(f"unknown fit setting(s) {', '.join(unknown)}; the settings are the fields of "
+            raise BinnInputError(f"unknown fit setting(s) {', '.join(unknown)}; the settings are the fields of "
                             f"FitSettings: {', '.join(field.name for field in dataclasses.fields(self))}")
         return dataclasses.replace(self, **changes)
 
@@ -228,10 +234,21 @@ def fit(binn: BINN, dataset: Any, train_idx: Any = None, val_idx: Any = None, *,
     Returns
     -------
     FitResult; ``binn`` holds the weights of the best validation epoch and is left in eval mode.
+
+    Raises
+    ------
+    TrainingDiverged : the run diverged (:mod:`binn_lite.divergence`); ``binn`` holds the weights
+        it had before ``fit``, and the message says what to change.
     """
     settings = (FitSettings() if settings is None else settings).replace(**changes)
+    before = copy.deepcopy(binn.state_dict())
     with _torch_threads(settings.num_threads):
-        return _Trainer(binn, dataset, train_idx, val_idx, settings).run()
+        try:
+            return _Trainer(binn, dataset, train_idx, val_idx, settings).run()
+        except TrainingDiverged:
+            binn.load_state_dict(before)
+            binn.eval()
+            raise
 
 
 # -------------------------------------------------------------------------------------------------
@@ -242,9 +259,9 @@ def _positions(index: Any, n: int, what: str) -> np.ndarray:
     try:
         array = positions(index, n)
     except ValueError as error:
-        raise ValueError(f"{what}: {error}") from None
+        raise BinnInputError(f"{what}: {error}") from None
     if len(np.unique(array)) != len(array):
-        raise ValueError(f"{what}: repeated site positions")
+        raise BinnInputError(f"{what}: repeated site positions")
     return array
 
 
@@ -260,17 +277,18 @@ def _split(dataset: Any, train_idx: Any, val_idx: Any, val_fraction: float,
             train = np.setdiff1d(train, val)
         overlap = np.intersect1d(train, val)
         if overlap.size:
-            raise ValueError(f"{overlap.size} site(s) are in both train_idx and val_idx, e.g. position {overlap[0]}")
+            raise BinnInputError(f"{overlap.size} site(s) are in both train_idx and val_idx, "
+                                 f"e.g. position {overlap[0]}")
     else:
         if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+            raise BinnInputError(f"val_fraction must be in (0, 1), got {val_fraction}")
         if len(train) < 2:
-            raise ValueError(f"need at least 2 training sites to hold out a validation set; got {len(train)}")
+            raise BinnInputError(f"need at least 2 training sites to hold out a validation set; got {len(train)}")
         n_val = max(1, int(round(val_fraction * len(train))))
         shuffled = rng.permutation(train)
         val, train = np.sort(shuffled[:n_val]), np.sort(shuffled[n_val:])
     if len(train) == 0 or len(val) == 0:
-        raise ValueError(f"empty split: {len(train)} training and {len(val)} validation sites")
+        raise BinnInputError(f"empty split: {len(train)} training and {len(val)} validation sites")
     return train, val
 
 
@@ -336,29 +354,6 @@ def _gradients_finite(params: Sequence[Tensor]) -> bool:
     return not grads or bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all())
 
 
-def _nonfinite_message(what: str, epoch: int, binn: BINN, lr: float, dtype: torch.dtype) -> str:
-    """Why ``what`` may have become NaN or infinite: generic causes and the process model's hints."""
-    outside = []
-    for name in binn.fixed_names:
-        p = binn.table[name]
-        value = float(binn.fixed_values[binn.table.index(name)])
-        if not p.low <= value <= p.high:
-            outside.append(f"{name}={value:g} (range {p.low:g}-{p.high:g})")
-    causes = [
-        f"the learning rate is too high (lr={lr:g}); try lr={lr / 10:g}",
-        ("fixed parameter values outside their ranges: " + ", ".join(outside)) if outside
-        else "fixed parameter values far from their ranges (all are inside here)",
-        *getattr(binn.process_model, "nonfinite_hints", ()),
-        "huge predictions where nothing is observed (e.g. far from every observation): their gradient "
-        "can overflow even when the loss is finite",
-        "observations or covariates with extreme values (check units)",
-    ]
-    if dtype == torch.float32:
-        causes.append("float32 overflow of a huge prediction; try dtype=torch.float64")
-    return (f"{what} became NaN or infinite at epoch {epoch}. Likely causes: "
-            + "; ".join(f"({i + 1}) {c}" for i, c in enumerate(causes)) + ".")
-
-
 # -------------------------------------------------------------------------------------------------
 # One run of fit, step by step
 # -------------------------------------------------------------------------------------------------
@@ -369,6 +364,7 @@ class _Trainer:
         self.start_time = time.perf_counter()
         self.binn, self.settings = binn, settings
         self.lr, self.global_lr = settings.learning_rates()
+        self.default_lr = FitSettings(optimizer=settings.optimizer).learning_rates()[0]  # for advice
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
         self.generator = torch.Generator().manual_seed(settings.seed)  # the minibatch order
@@ -377,7 +373,7 @@ class _Trainer:
         self.training, self.validation = self.prepare_sites(dataset)
         self.objective = MaskedLoss(settings.loss, self.training.y)
         if not bool(torch.isfinite(self.validation.y).any()):
-            raise ValueError("the validation sites have no finite observation")
+            raise BinnInputError("the validation sites have no finite observation")
         self.trainable, self.optimiser = self.make_optimiser()
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -388,7 +384,7 @@ class _Trainer:
             binn.normalizer = dataset.fit_normalizer(self.train_idx)
         n_inputs, names = getattr(binn.head, "n_inputs", None), binn.normalizer.feature_names
         if n_inputs is not None and n_inputs != len(names):
-            raise ValueError(f"the head takes {n_inputs} inputs but the dataset has {len(names)} features "
+            raise BinnInputError(f"the head takes {n_inputs} inputs but the dataset has {len(names)} features "
                              f"({', '.join(names)})")
         binn.to(device=device, dtype=dtype)
         features = binn.features(dataset).to(device=device, dtype=dtype)
@@ -415,14 +411,27 @@ class _Trainer:
         return trainable, torch.optim.AdamW(groups, lr=self.lr)
 
     # -- one epoch ---------------------------------------------------------------------------------
-    def nonfinite(self, what: str, epoch: int) -> RuntimeError:
-        return RuntimeError(_nonfinite_message(what, epoch, self.binn, self.lr, self.settings.dtype))
+    def nonfinite(self, what: str, epoch: int) -> TrainingDiverged:
+        return TrainingDiverged(nonfinite_message(what, epoch, self.binn, self.lr, self.settings.dtype,
+                                                  self.default_lr))
+
+    def predict(self, sites: _Sites, epoch: int) -> tuple[Tensor, Tensor]:
+        """(prediction at the observations, the head's unit values) of ``sites``; a non-finite head
+        output or parameter stops training here, before the process model sees it."""
+        binn = self.binn
+        unit = binn.unit_outputs(sites.x)
+        if not bool(torch.isfinite(unit).all()):
+            raise self.nonfinite("the head's output", epoch)
+        if not bool(torch.isfinite(binn.global_logits).all()):
+            raise self.nonfinite("a global parameter", epoch)
+        theta = binn.parameters_from_unit(unit)
+        return binn.process_model.predict(theta, sites.forcing, sites.coords), unit
 
     def backward(self, batch: _Sites, epoch: int) -> tuple[Tensor, Tensor]:
         """Objective (data loss + penalties) of ``batch`` with its gradients; (objective, data loss)."""
         binn, weight = self.binn, self.settings.penalty_weight
         self.optimiser.zero_grad(set_to_none=True)
-        data_loss = self.objective(binn.predict(batch.x, batch.forcing, batch.coords), batch.y)
+        data_loss = self.objective(self.predict(batch, epoch)[0], batch.y)
         value = data_loss + weight * binn.penalty() if weight else data_loss
         if not bool(torch.isfinite(value)):
             raise self.nonfinite("the training loss", epoch)
@@ -459,15 +468,16 @@ class _Trainer:
         self.optimiser.step(closure)
         return float(last[0])
 
-    def evaluate(self, epoch: int) -> tuple[float, float]:
-        """Validation loss and pooled NSE (in the unit of the observations)."""
+    def evaluate(self, epoch: int) -> tuple[float, float, float]:
+        """Validation loss, pooled NSE (in the unit of the observations) and the share of the head's
+        outputs pinned at their bounds (:func:`~binn_lite.divergence.saturated_share`)."""
         val = self.validation
         self.binn.eval()
         with torch.no_grad():
-            pred = self.binn.predict(val.x, val.forcing, val.coords)
+            pred, unit = self.predict(val, epoch)
         if not bool(torch.isfinite(pred[torch.isfinite(val.y)]).all()):
             raise self.nonfinite("the validation prediction", epoch)
-        return float(self.objective(pred, val.y)), nse_metric(pred, val.y)
+        return float(self.objective(pred, val.y)), nse_metric(pred, val.y), saturated_share(unit)
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> FitResult:
@@ -477,6 +487,7 @@ class _Trainer:
         s = self.settings
         train_epoch = self.lbfgs_epoch if s.optimizer == "lbfgs" else self.minibatch_epoch
         best = _EarlyStopping(s.monitor, s.min_delta, s.patience)
+        watch = DivergenceWatch(self.binn, self.lr, s.dtype, self.default_lr)
         rows: list[dict[str, float]] = []
         stopped_early = False
         label = "fit" if s.optimizer == "adamw" else "fit (L-BFGS)"
@@ -484,10 +495,11 @@ class _Trainer:
         try:
             for epoch in bar:
                 train_loss = train_epoch(epoch)
-                val_loss, val_nse = self.evaluate(epoch)
+                val_loss, val_nse, saturated = self.evaluate(epoch)
                 elapsed = time.perf_counter() - self.start_time
                 rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_nse": val_nse,
                              "time": elapsed})
+                watch.update(epoch, train_loss, val_nse, saturated)
                 best.update(epoch, val_loss, val_nse, self.binn)
                 bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val_nse=f"{val_nse:.4f}",
                                 best=best.epoch, refresh=False)

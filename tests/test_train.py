@@ -2,39 +2,22 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from binn_lite.binn import BINN
-from binn_lite.clm5 import CLM5, CLM5_PARAMETERS
-from binn_lite.data import Truth, make_synthetic, simulate_observations
+from binn_lite.clm5 import CLM5
 from binn_lite.dataset import SiteDataset
 from binn_lite.heads import MLPHead
 from binn_lite.metrics import nse, recovery_table
 from binn_lite.train import FitSettings, fit
 from binn_lite.two_pool import TwoPoolSoilCarbon
-
-
-def efolding_dataset(n_sites: int = 120, seed: int = 3) -> SiteDataset:
-    """CLM5 sites where only ``efolding`` varies (with mean annual temperature), no noise."""
-    base = make_synthetic(n_sites, seed=seed, noise=0.0)
-    z = (base.sites["bio1"] - base.sites["bio1"].mean()) / base.sites["bio1"].std()
-    params = CLM5_PARAMETERS.defaults_like(n_sites)
-    efolding = 0.25 + 0.6 / (1.0 + np.exp(-1.5 * z.to_numpy()))
-    params[:, CLM5_PARAMETERS.index("efolding")] = torch.from_numpy(efolding)
-    observations = simulate_observations(CLM5(), params, base.forcing, base.coords, base.site_ids)
-    truth = Truth("efolding", pd.DataFrame(params.numpy(), index=base.site_ids, columns=CLM5_PARAMETERS.names))
-    return SiteDataset(base.sites, observations, base.forcing, base.feature_names, truth)
+from binn_factory import efolding_dataset, small_binn
 
 
 @pytest.fixture(scope="module")
 def data() -> SiteDataset:
     return efolding_dataset()
-
-
-def small_binn(n_inputs: int = 10, learn=("efolding",), seed: int = 0) -> BINN:
-    return BINN(MLPHead(n_inputs, len(learn), hidden=(32, 32), seed=seed), CLM5(), learn=list(learn))
 
 
 def test_short_fit_lowers_loss_and_recovers_efolding(data):
@@ -98,7 +81,9 @@ def test_log_loss_needs_positive_observations(data):
 
 def test_nonfinite_loss_names_epoch_and_causes(data):
     # a fixed turnover time far outside its range overflows float32
-    binn = BINN(MLPHead(10, 1, hidden=(8,)), TwoPoolSoilCarbon(), learn=["efolding"], fixed={"tau_slow": 1e38})
+    model = TwoPoolSoilCarbon()
+    model.allow_out_of_range = True  # a turnover time far outside its range, on purpose
+    binn = BINN(MLPHead(10, 1, hidden=(8,)), model, learn=["efolding"], fixed={"tau_slow": 1e38})
     with pytest.raises(RuntimeError, match="epoch 1") as error:
         fit(binn, data, np.arange(40), epochs=2, progress=False)
     message = str(error.value)
@@ -214,6 +199,8 @@ def test_nonfinite_message_lists_the_process_models_hints(data):
     class HintedTwoPool(TwoPoolSoilCarbon):
         nonfinite_hints = ("a hint only this model knows",)
 
-    binn = BINN(MLPHead(10, 1, hidden=(8,)), HintedTwoPool(), learn=["efolding"], fixed={"tau_slow": 1e38})
+    model = HintedTwoPool()
+    model.allow_out_of_range = True
+    binn = BINN(MLPHead(10, 1, hidden=(8,)), model, learn=["efolding"], fixed={"tau_slow": 1e38})
     with pytest.raises(RuntimeError, match="a hint only this model knows"):
         fit(binn, data, np.arange(40), epochs=2, progress=False)

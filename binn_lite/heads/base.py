@@ -5,15 +5,29 @@ A head is the learnable half of a BINN. It maps a batch of (z-scored) site covar
 them into [0, 1] with an output constraint (:mod:`binn_lite.heads.constraints`); the BINN then
 maps the unit values linearly to physical parameter ranges (``ParameterTable.to_physical``).
 
-Every head follows one small interface, relied on by the BINN and the trainer::
+The head contract
+-----------------
+Every head follows one small interface, relied on by the BINN, the trainer and saving::
 
     p = head(x)                 # Tensor[batch, n_outputs], values in [0, 1]
     u = head.preactivation(x)   # the unconstrained outputs
     r = head.penalty()          # scalar regulariser from the LAST forward pass, weights included
     head.n_inputs, head.n_outputs
+    c = head.config()           # constructor arguments as plain data, or None
 
-:class:`Head` implements it once: ``forward = constraint(preactivation(x))``, and ``penalty`` is
-the constraint's penalty on ``u`` (weight ``lamb_bound``) plus the head's own terms.
+``config()`` mirrors the process model's (:mod:`binn_lite.process`, section 5): the arguments
+that rebuild the architecture as ``type(head)(**head.config())`` -- numbers, strings, lists,
+dicts and None only (the output constraint as ``constraint.config()``, e.g.
+``{"name": "sigmoid", "temperature": 1.0}``). The weights are not in it: they come from the
+``state_dict``. :meth:`binn_lite.binn.BINN.save` stores both, :meth:`~binn_lite.binn.BINN.load`
+rebuilds a binn_lite head from them (:mod:`binn_lite.checkpoint`). A head that returns ``None``
+(or has no ``config``) still saves; loading it then needs a fresh instance of the same
+architecture, ``BINN.load(path, head=...)``.
+
+:class:`Head` implements the interface once: ``forward = constraint(preactivation(x))``,
+``penalty`` is the constraint's penalty on ``u`` (weight ``lamb_bound``) plus the head's own
+terms, and ``config`` returns its own four arguments; a subclass adds its own
+(``{**super().config(), "hidden": ...}``) and must override it when its constructor differs.
 """
 from __future__ import annotations
 
@@ -21,7 +35,7 @@ import contextlib
 import copy
 import io
 import random
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -113,6 +127,15 @@ class Head(nn.Module):
         self.constraint = make_constraint(constraint)
         self.lamb_bound = float(lamb_bound)
         self._last_u: Tensor | None = None
+
+    def config(self) -> dict[str, Any] | None:
+        """Constructor arguments as plain data (the head contract); None with a custom constraint
+        that cannot describe itself."""
+        constraint = self.constraint.config()
+        if constraint is None:
+            return None
+        return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "constraint": constraint,
+                "lamb_bound": self.lamb_bound}
 
     def preactivation(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Unconstrained outputs ``u`` [batch, n_outputs]."""

@@ -15,13 +15,13 @@ the number of parameters. A head weighs the penalty with its ``lamb_bound``
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Constraint", "Sigmoid", "HardSigmoid", "ConstraintSpec", "make_constraint"]
+__all__ = ["Constraint", "Sigmoid", "HardSigmoid", "CONSTRAINTS", "ConstraintSpec", "make_constraint"]
 
 
 class Constraint:
@@ -46,6 +46,18 @@ class Constraint:
     def sympy(self, expr):  # pragma: no cover - abstract
         """The constraint applied to a sympy expression (for printed formulas)."""
         raise NotImplementedError
+
+    def arguments(self) -> dict[str, Any]:
+        """The constructor arguments (none by default)."""
+        return {}
+
+    def config(self) -> dict[str, Any] | None:
+        """``{"name": ..., **arguments}``, which :func:`make_constraint` turns back into this
+        constraint; None for a constraint it does not know by name (your own, or a subclass of a
+        known one): a head with one saves without a config."""
+        if CONSTRAINTS.get(self.name) is not type(self):
+            return None
+        return {"name": self.name, **self.arguments()}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -80,6 +92,9 @@ class Sigmoid(Constraint):
 
         return 1 / (1 + sympy.exp(-expr / sympy.Float(self.temperature)))
 
+    def arguments(self) -> dict[str, Any]:
+        return {"temperature": self.temperature}
+
     def __repr__(self) -> str:
         return f"Sigmoid(temperature={self.temperature})"
 
@@ -109,18 +124,27 @@ class HardSigmoid(Constraint):
         return sympy.Min(sympy.Max(expr / 6 + sympy.Rational(1, 2), 0), 1)
 
 
-#: what a head accepts as ``constraint=``: a name or an instance
-ConstraintSpec = Union[str, Constraint]
+#: the constraints :func:`make_constraint` knows by name
+CONSTRAINTS: dict[str, type[Constraint]] = {"sigmoid": Sigmoid, "hard_sigmoid": HardSigmoid}
+
+#: what a head accepts as ``constraint=``: a name, a ``config()`` dict or an instance
+ConstraintSpec = Union[str, Mapping[str, Any], Constraint]
 
 
 def make_constraint(spec: ConstraintSpec) -> Constraint:
-    """Turn ``"sigmoid"``, ``"hard_sigmoid"`` or a :class:`Constraint` into a Constraint."""
+    """Turn ``"sigmoid"``, ``"hard_sigmoid"``, a :meth:`Constraint.config` dict such as
+    ``{"name": "sigmoid", "temperature": 2.0}``, or a :class:`Constraint` into a Constraint."""
     if isinstance(spec, Constraint):
         return spec
-    if spec == "sigmoid":
-        return Sigmoid()
-    if spec in ("hard_sigmoid", "hardsigmoid"):
-        return HardSigmoid()
-    raise ValueError(
-        f"unknown output constraint {spec!r}; use 'sigmoid', 'hard_sigmoid' or a Constraint instance"
-    )
+    arguments: dict[str, Any] = {}
+    if isinstance(spec, Mapping):
+        arguments = dict(spec)
+        spec = arguments.pop("name", None)
+    name = "hard_sigmoid" if spec == "hardsigmoid" else spec
+    cls = CONSTRAINTS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(
+            f"unknown output constraint {spec!r}; use 'sigmoid', 'hard_sigmoid', a config dict such as "
+            "{'name': 'sigmoid', 'temperature': 2.0} or a Constraint instance"
+        )
+    return cls(**arguments)

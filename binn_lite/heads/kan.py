@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
 
+from ..errors import BinnInputError
 from .base import Head, check_input, detach_tree, quiet, seeded
 from .constraints import ConstraintSpec
 from .kan_penalties import roughness, sparsity
@@ -154,6 +155,25 @@ class KANHead(KANPruning, KANSymbolic, Head):
                 for layer in self.kan.act_fun:
                     noise = torch.rand(layer.coef.shape, generator=generator) - 0.5
                     layer.coef.copy_(noise * noise_scale / self.grid)
+
+    def config(self) -> dict[str, Any] | None:
+        """Constructor arguments as plain data (the head contract, :mod:`binn_lite.heads.base`).
+
+        ``hidden`` is the width the KAN has now (pruning can shrink it). A KAN after
+        :meth:`auto_symbolic` cannot describe itself: its symbolic functions are not plain data.
+        """
+        if self.kan.symbolic_enabled:
+            raise BinnInputError(
+                "cannot describe (or save) a KAN head after auto_symbolic: its symbolic functions are not "
+                "plain data; save a copy taken before auto_symbolic"
+            )
+        config = super().config()
+        if config is None:
+            return None
+        hidden = None if self.depth == 1 else int(self.kan.act_fun[0].out_dim)
+        return {**config, "hidden": hidden, "grid": self.grid, "k": self.k, "grid_range": list(self.grid_range),
+                "base_fun": self.base_fun, "clamp_inputs": self.clamp_inputs, "lamb_l1": self.lamb_l1,
+                "lamb_entropy": self.lamb_entropy, "lamb_smooth": self.lamb_smooth}
 
     # -- the forward pass ---------------------------------------------------------------------
     @property

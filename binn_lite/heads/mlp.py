@@ -1,7 +1,7 @@
 """The BINN network: a multilayer perceptron head (Xu et al. 2025)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from torch import Tensor, nn
 
@@ -46,6 +46,8 @@ class MLPHead(Head):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.hidden = tuple(int(h) for h in hidden)
         self.batch_norm = bool(batch_norm)
+        self.negative_slope = float(negative_slope)
+        self.dropout = float(dropout)
         layers: list[nn.Module] = []
         with seeded(seed):
             width = self.n_inputs
@@ -59,6 +61,14 @@ class MLPHead(Head):
                 width = h
             layers.append(nn.Linear(width, self.n_outputs))
         self.net = nn.Sequential(*layers)
+
+    def config(self) -> dict[str, Any] | None:
+        """Constructor arguments as plain data (the head contract, :mod:`binn_lite.heads.base`)."""
+        config = super().config()
+        if config is None:
+            return None
+        return {**config, "hidden": list(self.hidden), "batch_norm": self.batch_norm,
+                "negative_slope": self.negative_slope, "dropout": self.dropout}
 
     def preactivation(self, x: Tensor) -> Tensor:
         check_input(x, self.n_inputs, "MLPHead")
