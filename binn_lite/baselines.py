@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from .errors import BinnInputError
 from .clm5 import MOST_INFLUENTIAL, N_LAYERS, ZSOI
 from .parameters import Parameter, ParameterTable
 from .process import ProcessModel, interpolate
@@ -47,7 +48,7 @@ class NodeProfile(ProcessModel):
     def __init__(self, log10_low: float = -1.0, log10_high: float = 6.0):
         super().__init__()
         if not log10_high > log10_low:
-            raise ValueError(f"log10_high ({log10_high}) must exceed log10_low ({log10_low})")
+            raise BinnInputError(f"log10_high ({log10_high}) must exceed log10_low ({log10_low})")
         middle = 0.5 * (log10_low + log10_high)
         # an instance attribute: the range is a constructor argument
         self.parameter_table = ParameterTable([
@@ -65,7 +66,7 @@ class NodeProfile(ProcessModel):
         """SOC at the 20 nodes ``[batch, 20]`` in gC m-3: ``10 ** params``."""
         self.check_params(params)
         if forcing is not None and len(forcing) != params.shape[0]:
-            raise ValueError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
+            raise BinnInputError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
         return torch.pow(10.0, params)
 
     def observe(self, prediction: Tensor, coords: Tensor) -> Tensor:

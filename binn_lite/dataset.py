@@ -58,16 +58,16 @@ def positions(index: Any, n: int) -> np.ndarray:
     array = np.asarray(index)
     if array.dtype == bool:
         if array.shape != (n,):
-            raise ValueError(f"boolean site mask has shape {array.shape}; expected ({n},)")
+            raise BinnInputError(f"boolean site mask has shape {array.shape}; expected ({n},)")
         return np.flatnonzero(array).astype(np.int64)
     if array.size == 0:
         return np.zeros(0, dtype=np.int64)
     if array.dtype.kind not in "iu":
-        raise ValueError(f"site index must be integer positions or a boolean mask; got dtype {array.dtype}")
+        raise BinnInputError(f"site index must be integer positions or a boolean mask; got dtype {array.dtype}")
     array = array.astype(np.int64).reshape(-1)
     if array.min() < -n or array.max() >= n:
         bad = array[(array < -n) | (array >= n)][0]
-        raise ValueError(f"site position {bad} out of range for {n} sites")
+        raise BinnInputError(f"site position {bad} out of range for {n} sites")
     return np.where(array < 0, array + n, array)
 
 
@@ -89,13 +89,13 @@ class Normalizer:
         mean = pd.Series(mean, dtype=np.float64)
         std = pd.Series(std, dtype=np.float64)
         if list(mean.index) != list(std.index):
-            raise ValueError(f"mean and std must have the same features; got {list(mean.index)} and {list(std.index)}")
+            raise BinnInputError(f"mean and std must have the same features; got {list(mean.index)} and {list(std.index)}")
         bad = std[~(np.isfinite(std) & (std > 0))]
         if len(bad):
-            raise ValueError(f"standard deviation of feature {bad.index[0]!r} must be finite and > 0; got {bad.iloc[0]}")
+            raise BinnInputError(f"standard deviation of feature {bad.index[0]!r} must be finite and > 0; got {bad.iloc[0]}")
         bad = mean[~np.isfinite(mean)]
         if len(bad):
-            raise ValueError(f"mean of feature {bad.index[0]!r} must be finite; got {bad.iloc[0]}")
+            raise BinnInputError(f"mean of feature {bad.index[0]!r} must be finite; got {bad.iloc[0]}")
         self.mean = mean
         self.std = std
 
@@ -113,7 +113,7 @@ class Normalizer:
         names = list(feature_names) if feature_names is not None else list(covariates.columns)
         values = _numeric_block(covariates, names, "covariates")
         if len(values) == 0:
-            raise ValueError("cannot fit a normalizer on zero sites")
+            raise BinnInputError("cannot fit a normalizer on zero sites")
         mean = values.mean(axis=0)
         std = values.std(axis=0, ddof=0)
         constant = [n for n in names if not std[n] > 0]
@@ -291,7 +291,7 @@ class SiteDataset:
         """The sites at ``index`` (positions: int, slice, list/array/tensor, or boolean mask)."""
         pos = positions(index, len(self))
         if len(np.unique(pos)) != len(pos):
-            raise ValueError("subset: site positions must be unique (a site id may appear only once)")
+            raise BinnInputError("subset: site positions must be unique (a site id may appear only once)")
         sites = self.sites.iloc[pos]
         obs = self.observations[self.observations["site_id"].isin(sites.index)]
         truth = self.truth.subset(sites.index) if self.truth is not None else None
@@ -302,9 +302,9 @@ class SiteDataset:
         """Grid cell of each site, ``[n_sites, 2]`` ints ``floor(lon / cell_deg), floor(lat / cell_deg)``."""
         for column in ("lon", "lat"):
             if column not in self.sites.columns:
-                raise ValueError(f"spatial split needs site columns 'lon' and 'lat'; missing {column!r}")
+                raise BinnInputError(f"spatial split needs site columns 'lon' and 'lat'; missing {column!r}")
         if not cell_deg > 0:
-            raise ValueError(f"cell_deg must be > 0; got {cell_deg}")
+            raise BinnInputError(f"cell_deg must be > 0; got {cell_deg}")
         lonlat = self.sites[["lon", "lat"]].to_numpy(dtype=np.float64)
         return np.floor(lonlat / cell_deg).astype(np.int64)
 
@@ -319,9 +319,9 @@ class SiteDataset:
         """
         n = len(self)
         if not (isinstance(k, (int, np.integer)) and k >= 2):
-            raise ValueError(f"k must be an integer >= 2; got {k!r}")
+            raise BinnInputError(f"k must be an integer >= 2; got {k!r}")
         if k > n:
-            raise ValueError(f"k = {k} folds needs at least {k} sites; have {n}")
+            raise BinnInputError(f"k = {k} folds needs at least {k} sites; have {n}")
         rng = np.random.default_rng(seed)
         if kind == "random":
             parts = np.array_split(rng.permutation(n), k)
@@ -331,7 +331,7 @@ class SiteDataset:
             cell_of_site = cell_of_site.reshape(-1)
             n_cells = int(cell_of_site.max()) + 1
             if n_cells < k:
-                raise ValueError(f"spatial split: only {n_cells} grid cells of {cell_deg} degrees for k = {k} folds")
+                raise BinnInputError(f"spatial split: only {n_cells} grid cells of {cell_deg} degrees for k = {k} folds")
             sizes = np.bincount(cell_of_site, minlength=n_cells)
             fold_of_cell = np.empty(n_cells, dtype=np.int64)
             load = np.zeros(k, dtype=np.int64)
@@ -342,7 +342,7 @@ class SiteDataset:
             fold_of_site = fold_of_cell[cell_of_site]
             parts = [np.flatnonzero(fold_of_site == f) for f in range(k)]
         else:
-            raise ValueError(f"split kind must be 'random' or 'spatial'; got {kind!r}")
+            raise BinnInputError(f"split kind must be 'random' or 'spatial'; got {kind!r}")
         everything = np.arange(n)
         folds = []
         for part in parts:

@@ -24,6 +24,7 @@ import torch
 from matplotlib.colors import SymLogNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from .errors import BinnInputError
 from .clm5 import (CLM5_PARAMETERS, DAYS_PER_YEAR, DZ, N_LAYERS, N_POOLS, POOLS, SOM_POOLS, ZISOI, ZSOI,
                    Forcing, Trajectory, base_turnover, diffusivity, environmental_scalars, input_profile,
                    soc_stock)
@@ -56,7 +57,7 @@ def _params_for(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
     if params.ndim == 1:
         params = params.expand(len(forcing), -1)
     if params.ndim != 2 or params.shape != (len(forcing), len(CLM5_PARAMETERS)):
-        raise ValueError(f"params must have shape [{len(forcing)}, {len(CLM5_PARAMETERS)}] (sites, parameters) "
+        raise BinnInputError(f"params must have shape [{len(forcing)}, {len(CLM5_PARAMETERS)}] (sites, parameters) "
                          f"or [{len(CLM5_PARAMETERS)}]; got {tuple(params.shape)}")
     return params
 
@@ -66,7 +67,7 @@ def _labels(labels: Sequence[str] | None, n: int) -> list[str]:
         return [f"site {i}" for i in range(n)]
     labels = list(labels)
     if len(labels) != n:
-        raise ValueError(f"got {len(labels)} labels for {n} sites")
+        raise BinnInputError(f"got {len(labels)} labels for {n} sites")
     return labels
 
 
@@ -95,7 +96,7 @@ def contrasting_sites(dataset, min_obs: int = 4) -> dict[str, int]:
     sites = dataset.sites
     for column in ("bio1", "bio12"):
         if column not in sites.columns:
-            raise ValueError(f"contrasting_sites needs the site column {column!r}; have {list(sites.columns)}")
+            raise BinnInputError(f"contrasting_sites needs the site column {column!r}; have {list(sites.columns)}")
     n_obs = _numpy(dataset.n_obs) if hasattr(dataset, "n_obs") else np.full(len(sites), min_obs)
     enough = n_obs >= min_obs
     cover = sites["land_cover"].to_numpy() if "land_cover" in sites.columns else None
@@ -175,7 +176,7 @@ def plot_matrix(matrix, labels: Sequence[str] | None = None, title: str = "", un
     """
     m = _numpy(matrix)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"plot_matrix needs a square matrix; got shape {m.shape}")
+        raise BinnInputError(f"plot_matrix needs a square matrix; got shape {m.shape}")
     n = m.shape[0]
     fig = ax.figure if ax is not None else plt.figure(figsize=(5.2, 4.4), constrained_layout=True)
     ax = ax if ax is not None else fig.add_subplot()
@@ -185,7 +186,7 @@ def plot_matrix(matrix, labels: Sequence[str] | None = None, title: str = "", un
     elif scale == "linear":
         norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
     else:
-        raise ValueError(f"scale must be 'linear' or 'symlog'; got {scale!r}")
+        raise BinnInputError(f"scale must be 'linear' or 'symlog'; got {scale!r}")
     image = ax.imshow(m, cmap="RdBu_r", norm=norm)
     fig.colorbar(image, ax=ax, label=unit, shrink=0.85)
     ticks = np.arange(n)
@@ -213,7 +214,7 @@ def plot_sparsity(matrix, block: int = N_POOLS, title: str = "") -> Figure:
     """
     m = _numpy(matrix)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"plot_sparsity needs a square matrix; got shape {m.shape}")
+        raise BinnInputError(f"plot_sparsity needs a square matrix; got shape {m.shape}")
     n = m.shape[0]
     magnitude = np.where(m != 0, np.log10(np.abs(m) + 1e-300), np.nan)
     fig, ax = plt.subplots(figsize=(6.2, 5.2), constrained_layout=True)
@@ -389,7 +390,7 @@ def plot_pools_profile(pools: torch.Tensor, labels: Sequence[str] | None = None,
     if p.ndim == 2:
         p = p[None]
     if p.shape[1:] != (N_POOLS, N_LAYERS):
-        raise ValueError(f"pools must have shape [batch, {N_POOLS}, {N_LAYERS}]; got {p.shape}")
+        raise BinnInputError(f"pools must have shape [batch, {N_POOLS}, {N_LAYERS}]; got {p.shape}")
     labels = _labels(labels, p.shape[0])
     fig, axes = plt.subplots(1, p.shape[0], figsize=(4.2 * p.shape[0], 4), sharey=True,
                              squeeze=False, constrained_layout=True)

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from .errors import BinnInputError
 from .clm5 import CLM5, CLM5_PARAMETERS, DZ, MOST_INFLUENTIAL, ZSOI, Forcing
 
 __all__ = ["EXPLORER_PARAMETERS", "ParameterExplorer", "parameter_explorer", "figure_png"]
@@ -62,11 +63,11 @@ class ParameterExplorer:
                  params: Sequence[str] = EXPLORER_PARAMETERS, base=None, max_depth: float | None = None,
                  model: CLM5 | None = None):
         if len(forcing) != 1:
-            raise ValueError(f"the explorer shows one site; got a forcing of {len(forcing)} sites (use forcing[[i]])")
+            raise BinnInputError(f"the explorer shows one site; got a forcing of {len(forcing)} sites (use forcing[[i]])")
         self.forcing = forcing.to(dtype=torch.float64)
         self.names = tuple(params)
         if not self.names:
-            raise ValueError("give at least one parameter for a slider")
+            raise BinnInputError("give at least one parameter for a slider")
         for name in self.names:
             CLM5_PARAMETERS.index(name)
         self.model = model or CLM5()
@@ -79,7 +80,7 @@ class ParameterExplorer:
         else:
             base_values = torch.as_tensor(np.asarray(base, dtype=float)).reshape(-1).clone()
             if base_values.numel() != len(CLM5_PARAMETERS):
-                raise ValueError(f"base must hold {len(CLM5_PARAMETERS)} physical values; got {base_values.numel()}")
+                raise BinnInputError(f"base must hold {len(CLM5_PARAMETERS)} physical values; got {base_values.numel()}")
         self.steps = {n: _nice_step(CLM5_PARAMETERS[n].high - CLM5_PARAMETERS[n].low) for n in self.names}
         self.start = {n: self.snap(n, float(base_values[CLM5_PARAMETERS.index(n)])) for n in self.names}
         for n, v in self.start.items():
@@ -89,7 +90,7 @@ class ParameterExplorer:
         if observations is not None:
             missing = {"depth_m", "soc_gC_m3"} - set(observations.columns)
             if missing:
-                raise ValueError(f"observations need the columns depth_m and soc_gC_m3; missing {sorted(missing)}")
+                raise BinnInputError(f"observations need the columns depth_m and soc_gC_m3; missing {sorted(missing)}")
             self.observations = observations[["depth_m", "soc_gC_m3"]].to_numpy(dtype=float)
         deepest = float(self.observations[:, 0].max()) + 0.2 if self.observations is not None else 0.0
         self.max_depth = float(max_depth) if max_depth is not None else max(2.0, deepest)
@@ -128,7 +129,7 @@ class ParameterExplorer:
         """
         unknown = sorted(set(values) - set(self.names))
         if unknown:
-            raise ValueError(f"no slider for {unknown}; sliders: {list(self.names)}")
+            raise BinnInputError(f"no slider for {unknown}; sliders: {list(self.names)}")
         current = {**self.start, **values}
         soc = self.soc(current)
         fig = Figure(figsize=(6.5, 4.5), dpi=80)

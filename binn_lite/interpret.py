@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from .errors import BinnInputError
 from .heads import KANHead, round_floats
 from .relationships import covariate_matrix, curve_table, parameter_dtype, table_names
 
@@ -31,7 +32,7 @@ DEFAULT_SYMBOLIC_LIB = ("x", "x^2", "exp", "log", "abs", "sin")
 
 def _check_kan(head) -> KANHead:
     if not isinstance(head, KANHead):
-        raise ValueError(f"expected a KANHead, got {type(head).__name__}; use binn_lite.partial_dependence for other heads")
+        raise BinnInputError(f"expected a KANHead, got {type(head).__name__}; use binn_lite.partial_dependence for other heads")
     return head
 
 
@@ -85,14 +86,14 @@ def kan_edge_functions(
     if x_range is not None:
         rng = np.asarray(x_range, dtype=float)
         if rng.shape != (head.n_inputs, 2) or not np.all(np.isfinite(rng)) or np.any(rng[:, 1] <= rng[:, 0]):
-            raise ValueError(f"kan_edge_functions: x_range must be a finite [{head.n_inputs}, 2] array with high > low")
+            raise BinnInputError(f"kan_edge_functions: x_range must be a finite [{head.n_inputs}, 2] array with high > low")
         low, high = torch.tensor(rng[:, 0], dtype=dtype), torch.tensor(rng[:, 1], dtype=dtype)
     elif X is not None:
         low, high = X.min(dim=0).values, X.max(dim=0).values
     else:
-        raise ValueError("kan_edge_functions: give covariate data or x_range")
+        raise BinnInputError("kan_edge_functions: give covariate data or x_range")
     if n < 2:
-        raise ValueError(f"kan_edge_functions: n must be >= 2, got {n}")
+        raise BinnInputError(f"kan_edge_functions: n must be >= 2, got {n}")
     names = table_names(names, head.n_inputs, "x", "covariate names")
     out_names = table_names(out_names, head.n_outputs, "p", "parameter names")
     steps = torch.linspace(0.0, 1.0, n, dtype=dtype)[:, None]
@@ -156,7 +157,7 @@ def kan_importance(
     elif method == "pykan":
         score = head.attribution(X).T
     else:
-        raise ValueError(f"kan_importance: method must be 'std' or 'pykan', got {method!r}")
+        raise BinnInputError(f"kan_importance: method must be 'std' or 'pykan', got {method!r}")
     return pd.DataFrame(score.numpy().astype(float), index=pd.Index(names, name="covariate"),
                         columns=pd.Index(out_names, name="parameter"))
 
@@ -197,9 +198,9 @@ def symbolic_formulas(
     X = covariate_matrix(data, head.n_inputs, "symbolic_formulas data", torch.float32)
     unknown = [f for f in lib if f not in _pykan_symbolic_names()]
     if unknown:
-        raise ValueError(f"symbolic_formulas: unknown functions {unknown}; pykan knows {sorted(_pykan_symbolic_names())}")
+        raise BinnInputError(f"symbolic_formulas: unknown functions {unknown}; pykan knows {sorted(_pykan_symbolic_names())}")
     if n_fit < 3:
-        raise ValueError(f"symbolic_formulas: n_fit must be >= 3, got {n_fit}")
+        raise BinnInputError(f"symbolic_formulas: n_fit must be >= 3, got {n_fit}")
     if head.depth == 1:
         levels = torch.linspace(0.0, 1.0, n_fit, dtype=torch.float64)
         X_fit = torch.quantile(X.double(), levels, dim=0).float()  # [n_fit, n_inputs]

@@ -51,6 +51,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .errors import BinnInputError
 from .clm5 import MOST_INFLUENTIAL
 from .parameters import ParameterTable
 from .process import ProcessModel
@@ -157,12 +158,12 @@ def adaptive_metropolis(
     looking at ``log_density`` (it is still evaluated at a clamped copy, to keep one call per step).
     """
     if initial.ndim != 3:
-        raise ValueError(f"initial states must be [sites, chains, d]; got shape {tuple(initial.shape)}")
+        raise BinnInputError(f"initial states must be [sites, chains, d]; got shape {tuple(initial.shape)}")
     if n_burn < 0 or n_sample < 1 or thin < 1 or check_every < 1:
-        raise ValueError(f"need n_burn >= 0, n_sample >= 1, thin >= 1, check_every >= 1; got "
+        raise BinnInputError(f"need n_burn >= 0, n_sample >= 1, thin >= 1, check_every >= 1; got "
                          f"{n_burn}, {n_sample}, {thin}, {check_every}")
     if not bool(((initial >= 0) & (initial <= 1)).all()):
-        raise ValueError("initial states must lie in the unit cube [0, 1]^d")
+        raise BinnInputError("initial states must lie in the unit cube [0, 1]^d")
     n_sites, n_chains, d = initial.shape
     dtype, device = initial.dtype, initial.device
     eye = torch.eye(d, dtype=dtype, device=device)
@@ -172,7 +173,7 @@ def adaptive_metropolis(
     lp = log_density(x)
     if not bool(torch.isfinite(lp).all()):
         bad = torch.nonzero(~torch.isfinite(lp))[0].tolist()
-        raise ValueError(f"log density is not finite at the initial state of site {bad[0]}, chain {bad[1]}")
+        raise BinnInputError(f"log density is not finite at the initial state of site {bad[0]}, chain {bad[1]}")
     sigma = (initial_scale ** 2) * eye.expand(n_sites, d, d).clone()
     chol = torch.linalg.cholesky(sigma)
     log_lambda = torch.zeros(n_sites, dtype=dtype, device=device)
@@ -284,7 +285,7 @@ def split_rhat(draws: Tensor | np.ndarray) -> Tensor:
     """
     x = torch.as_tensor(draws, dtype=torch.float64)
     if x.ndim < 2 or x.shape[-1] < 4:
-        raise ValueError(f"split R-hat needs draws [..., chains, n] with n >= 4; got shape {tuple(x.shape)}")
+        raise BinnInputError(f"split R-hat needs draws [..., chains, n] with n >= 4; got shape {tuple(x.shape)}")
     half = x.shape[-1] // 2
     split = torch.cat([x[..., :half], x[..., x.shape[-1] - half:]], dim=-2)  # [..., 2 chains, half]
 
@@ -436,28 +437,28 @@ def per_site_mcmc(
     names = tuple(learn)
     unknown = [n for n in names if n not in table]
     if unknown or not names:
-        raise ValueError(f"learn: unknown or no parameter(s) {unknown}; known: {', '.join(table.names)}")
+        raise BinnInputError(f"learn: unknown or no parameter(s) {unknown}; known: {', '.join(table.names)}")
     if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+        raise BinnInputError(f"sigma must be > 0, got {sigma}")
     if n_chains < 2:
-        raise ValueError(f"need at least 2 chains per site for R-hat; got n_chains={n_chains}")
+        raise BinnInputError(f"need at least 2 chains per site for R-hat; got n_chains={n_chains}")
     data = dataset if index is None else dataset.subset(index)
     n_sites = len(data)
     if n_sites == 0:
-        raise ValueError("no sites to calibrate")
+        raise BinnInputError("no sites to calibrate")
     observed = data.targets.to(dtype)
     no_data = ~torch.isfinite(observed).any(dim=1)
     if bool(no_data.any()):
-        raise ValueError(f"site {data.site_ids[int(no_data.nonzero()[0, 0])]!r} has no observation to calibrate on")
+        raise BinnInputError(f"site {data.site_ids[int(no_data.nonzero()[0, 0])]!r} has no observation to calibrate on")
     if bool((observed[torch.isfinite(observed)] <= 0).any()):
-        raise ValueError("per_site_mcmc needs positive observations (the likelihood is on log SOC)")
+        raise BinnInputError("per_site_mcmc needs positive observations (the likelihood is on log SOC)")
 
     base = table.default.clone()
     for name, value in dict(fixed or {}).items():
         if name not in table:
-            raise ValueError(f"fixed: unknown parameter {name!r}; known: {', '.join(table.names)}")
+            raise BinnInputError(f"fixed: unknown parameter {name!r}; known: {', '.join(table.names)}")
         if name in names:
-            raise ValueError(f"fixed: parameter {name!r} is also sampled (in learn)")
+            raise BinnInputError(f"fixed: parameter {name!r} is also sampled (in learn)")
         base[table.index(name)] = float(value)
     sampled = table.subset(names)
     columns = torch.tensor([table.index(n) for n in names])
@@ -482,7 +483,7 @@ def per_site_mcmc(
     stop = None
     if rhat_target is not None:
         if not rhat_target > 1.0 or not 0.0 < rhat_share <= 1.0:
-            raise ValueError(f"need rhat_target > 1 and 0 < rhat_share <= 1; got {rhat_target}, {rhat_share}")
+            raise BinnInputError(f"need rhat_target > 1 and 0 < rhat_share <= 1; got {rhat_target}, {rhat_share}")
 
         def stop(kept: Tensor) -> bool:
             if kept.shape[2] < 4:

@@ -23,6 +23,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from .errors import BinnInputError
 from .relationships import covariate_matrix, curve_table, parameter_dtype, plot_edge_curves, table_names
 
 __all__ = ["partial_dependence", "partial_dependence_curves", "pd_importance", "plot_partial_dependence"]
@@ -52,7 +53,7 @@ def _feature_grid(X: Tensor, feature: int, n_grid: int, kind: str) -> Tensor:
         return torch.quantile(column.double(), torch.linspace(0, 1, n_grid, dtype=torch.float64)).to(X.dtype)
     if kind == "linear":
         return torch.linspace(float(column.min()), float(column.max()), n_grid, dtype=X.dtype)
-    raise ValueError(f"grid must be 'quantile' or 'linear', got {kind!r}")
+    raise BinnInputError(f"grid must be 'quantile' or 'linear', got {kind!r}")
 
 
 def partial_dependence(
@@ -84,10 +85,10 @@ def partial_dependence(
     X = covariate_matrix(X, None, "partial_dependence X", dtype)
     n_sites, n_cov = X.shape
     if not 0 <= int(feature) < n_cov:
-        raise ValueError(f"partial_dependence: feature {feature} out of range for {n_cov} covariates")
+        raise BinnInputError(f"partial_dependence: feature {feature} out of range for {n_cov} covariates")
     grid = torch.as_tensor(np.asarray(grid, dtype=float) if not isinstance(grid, Tensor) else grid).to(dtype).reshape(-1)
     if grid.numel() == 0 or not torch.isfinite(grid).all():
-        raise ValueError("partial_dependence: grid must be a non-empty finite 1-D sequence")
+        raise BinnInputError("partial_dependence: grid must be a non-empty finite 1-D sequence")
     sites_per_chunk = max(1, batch_size // n_sites)
     curves = []
     with torch.no_grad(), _EvalMode(fn):
@@ -97,7 +98,7 @@ def partial_dependence(
             block[:, feature] = values.repeat_interleave(n_sites)
             out = fn(block)
             if out.dim() != 2 or out.shape[0] != block.shape[0]:
-                raise ValueError(f"partial_dependence: fn must return [batch, n_outputs], got {tuple(out.shape)}")
+                raise BinnInputError(f"partial_dependence: fn must return [batch, n_outputs], got {tuple(out.shape)}")
             curves.append(out.reshape(len(values), n_sites, -1).mean(dim=1))
     return torch.cat(curves, dim=0)
 
@@ -120,7 +121,7 @@ def partial_dependence_curves(
     """
     X = covariate_matrix(X, None, "partial_dependence_curves X", torch.float64)
     if n_grid < 2:
-        raise ValueError(f"n_grid must be >= 2, got {n_grid}")
+        raise BinnInputError(f"n_grid must be >= 2, got {n_grid}")
     names = table_names(names, X.shape[1], "x", "covariate names")
     grids = [_feature_grid(X, i, n_grid, grid) for i in range(X.shape[1])]
     values = torch.stack([partial_dependence(fn, X, i, g) for i, g in enumerate(grids)], dim=2)  # [n_grid, q, p]

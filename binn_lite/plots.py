@@ -24,6 +24,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from .errors import BinnInputError
 from .metrics import nse, r2
 
 __all__ = ["plot_history", "plot_observed_vs_predicted", "plot_profiles", "plot_recovery", "plot_site_map",
@@ -54,7 +55,7 @@ def plot_history(history: pd.DataFrame, title: str = "Training history", monitor
     weights of the last epoch.
     """
     if monitor not in ("val_nse", "val_loss"):
-        raise ValueError(f"monitor must be 'val_nse' or 'val_loss'; got {monitor!r}")
+        raise BinnInputError(f"monitor must be 'val_nse' or 'val_loss'; got {monitor!r}")
     fig, (ax_loss, ax_nse) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     ax_loss.plot(history["epoch"], history["train_loss"], label="training")
     ax_loss.plot(history["epoch"], history["val_loss"], label="validation")

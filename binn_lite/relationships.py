@@ -30,6 +30,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from .errors import BinnInputError
+
 __all__ = [
     "CURVE_COLUMNS",
     "retrieval_score",
@@ -57,16 +59,16 @@ def covariate_matrix(X, n_columns: int | None, what: str, dtype: torch.dtype = t
     if isinstance(X, np.ndarray):
         X = torch.from_numpy(np.asarray(X, dtype=float))
     if not isinstance(X, Tensor):
-        raise ValueError(f"{what}: expected a tensor, array or DataFrame, got {type(X).__name__}")
+        raise BinnInputError(f"{what}: expected a tensor, array or DataFrame, got {type(X).__name__}")
     if X.dim() != 2:
-        raise ValueError(f"{what}: expected a 2-D [n_sites, n_covariates] matrix, got shape {tuple(X.shape)}")
+        raise BinnInputError(f"{what}: expected a 2-D [n_sites, n_covariates] matrix, got shape {tuple(X.shape)}")
     if n_columns is not None and X.shape[1] != n_columns:
-        raise ValueError(f"{what}: expected {n_columns} covariate columns, got {X.shape[1]}")
+        raise BinnInputError(f"{what}: expected {n_columns} covariate columns, got {X.shape[1]}")
     if X.shape[0] < 1:
-        raise ValueError(f"{what}: no rows")
+        raise BinnInputError(f"{what}: no rows")
     if not torch.isfinite(X).all():
         row, col = (~torch.isfinite(X)).nonzero()[0].tolist()
-        raise ValueError(f"{what}: non-finite value at row {row}, column {col}")
+        raise BinnInputError(f"{what}: non-finite value at row {row}, column {col}")
     return X.detach().to(dtype)
 
 
@@ -76,9 +78,9 @@ def table_names(names: Sequence[str] | None, n: int, prefix: str, what: str) -> 
         return [f"{prefix}{i}" for i in range(n)]
     names = [str(name) for name in names]
     if len(names) != n:
-        raise ValueError(f"{what}: {len(names)} names given for {n} columns")
+        raise BinnInputError(f"{what}: {len(names)} names given for {n} columns")
     if len(set(names)) != n:
-        raise ValueError(f"{what}: names are not unique: {names}")
+        raise BinnInputError(f"{what}: names are not unique: {names}")
     return names
 
 
@@ -104,7 +106,7 @@ def curve_table(x: np.ndarray, values: np.ndarray, names: list[str], out_names: 
 def check_curves(curves: pd.DataFrame) -> None:
     """Raise a ValueError unless ``curves`` is a DataFrame with the :data:`CURVE_COLUMNS`."""
     if not isinstance(curves, pd.DataFrame) or not set(CURVE_COLUMNS) <= set(curves.columns):
-        raise ValueError(f"expected a curve DataFrame with columns {CURVE_COLUMNS}")
+        raise BinnInputError(f"expected a curve DataFrame with columns {CURVE_COLUMNS}")
 
 
 def curve(curves: pd.DataFrame, covariate: str, parameter: str, who: str) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +116,7 @@ def curve(curves: pd.DataFrame, covariate: str, parameter: str, who: str) -> tup
     """
     sel = curves[(curves["covariate"] == covariate) & (curves["parameter"] == parameter)].sort_values("x")
     if sel.empty:
-        raise ValueError(f"{who}: no curve for covariate {covariate!r} and parameter {parameter!r}")
+        raise BinnInputError(f"{who}: no curve for covariate {covariate!r} and parameter {parameter!r}")
     return sel["x"].to_numpy(dtype=float), sel["value"].to_numpy(dtype=float)
 
 
@@ -153,27 +155,27 @@ def retrieval_score(
     ``hits``, ``possible``, ``fraction``, ``mean_kl`` and ``text`` (e.g. ``"8/8"``).
     """
     if not isinstance(importance, pd.DataFrame):
-        raise ValueError(f"retrieval_score: importance must be a pandas DataFrame, got {type(importance).__name__}")
+        raise BinnInputError(f"retrieval_score: importance must be a pandas DataFrame, got {type(importance).__name__}")
     if eps <= 0:
-        raise ValueError(f"retrieval_score: eps must be > 0, got {eps}")
+        raise BinnInputError(f"retrieval_score: eps must be > 0, got {eps}")
     if not truth:
-        raise ValueError("retrieval_score: truth is empty")
+        raise BinnInputError("retrieval_score: truth is empty")
     values = importance.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
-        raise ValueError("retrieval_score: importance contains NaN/inf")
+        raise BinnInputError("retrieval_score: importance contains NaN/inf")
     if np.any(values < 0):
-        raise ValueError("retrieval_score: importance must be >= 0 (use magnitudes)")
+        raise BinnInputError("retrieval_score: importance must be >= 0 (use magnitudes)")
     covariates = [str(c) for c in importance.index]
     rows = []
     for parameter, drivers in truth.items():
         if parameter not in importance.columns:
-            raise ValueError(f"retrieval_score: parameter {parameter!r} of the truth is not a column of importance")
+            raise BinnInputError(f"retrieval_score: parameter {parameter!r} of the truth is not a column of importance")
         drivers = [str(d) for d in drivers]
         if not drivers:
-            raise ValueError(f"retrieval_score: parameter {parameter!r} has no true drivers")
+            raise BinnInputError(f"retrieval_score: parameter {parameter!r} has no true drivers")
         missing = [d for d in drivers if d not in covariates]
         if missing:
-            raise ValueError(f"retrieval_score: drivers {missing} of {parameter!r} are not in the importance index")
+            raise BinnInputError(f"retrieval_score: drivers {missing} of {parameter!r} are not in the importance index")
         column = importance[parameter].to_numpy(dtype=float)
         k = len(set(drivers))
         order = np.argsort(-column, kind="stable")
@@ -203,12 +205,12 @@ def curve_correlation(learned, prescribed) -> float:
     a = np.asarray(learned, dtype=float).reshape(-1)
     b = np.asarray(prescribed, dtype=float).reshape(-1)
     if a.shape != b.shape or a.size < 2:
-        raise ValueError(f"curve_correlation: curves must have the same length >= 2, got {a.size} and {b.size}")
+        raise BinnInputError(f"curve_correlation: curves must have the same length >= 2, got {a.size} and {b.size}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise ValueError("curve_correlation: curves contain NaN/inf")
+        raise BinnInputError("curve_correlation: curves contain NaN/inf")
     sa, sb = a.std(), b.std()
     if sa == 0 or sb == 0:
-        raise ValueError("curve_correlation: a curve is constant; correlation is undefined")
+        raise BinnInputError("curve_correlation: a curve is constant; correlation is undefined")
     return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
 
 
@@ -254,13 +256,13 @@ def plot_importance(
     (``{parameter: [covariates]}``) are outlined in red. Returns the Figure.
     """
     if not isinstance(importance, pd.DataFrame):
-        raise ValueError("plot_importance: importance must be a DataFrame")
+        raise BinnInputError("plot_importance: importance must be a DataFrame")
     values = importance.to_numpy(dtype=float)
     if normalise == "column":
         peak = np.abs(values).max(axis=0, keepdims=True)
         values = np.divide(values, peak, out=np.zeros_like(values), where=peak > 0)
     elif normalise is not None:
-        raise ValueError(f"plot_importance: normalise must be 'column' or None, got {normalise!r}")
+        raise BinnInputError(f"plot_importance: normalise must be 'column' or None, got {normalise!r}")
     n_cov, n_par = values.shape
     fig = plt.figure(figsize=(1.2 + 0.9 * n_par, 0.8 + 0.38 * n_cov), layout="constrained")
     ax = fig.add_subplot()

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import BinnInputError
 from .constraints import ConstraintSpec, make_constraint
 
 __all__ = ["Head"]
@@ -80,14 +81,14 @@ def quiet(verbose: bool) -> Iterator[None]:
 def check_input(x: Tensor, n_inputs: int, who: str) -> None:
     """Raise a ValueError naming ``who`` unless ``x`` is a finite Tensor[batch, n_inputs]."""
     if not isinstance(x, Tensor):
-        raise ValueError(f"{who}: covariates must be a torch.Tensor, got {type(x).__name__}")
+        raise BinnInputError(f"{who}: covariates must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2 or x.shape[1] != n_inputs:
-        raise ValueError(
+        raise BinnInputError(
             f"{who}: covariates must have shape [batch, {n_inputs}], got {tuple(x.shape)}"
         )
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).nonzero()[0].tolist()
-        raise ValueError(f"{who}: covariates contain NaN/inf (first at row {bad[0]}, column {bad[1]})")
+        raise BinnInputError(f"{who}: covariates contain NaN/inf (first at row {bad[0]}, column {bad[1]})")
 
 
 def detach_tree(value):
@@ -119,9 +120,9 @@ class Head(nn.Module):
     def __init__(self, n_inputs: int, n_outputs: int, constraint: ConstraintSpec, lamb_bound: float) -> None:
         super().__init__()
         if int(n_inputs) < 1 or int(n_outputs) < 1:
-            raise ValueError(f"n_inputs and n_outputs must be >= 1, got {n_inputs}, {n_outputs}")
+            raise BinnInputError(f"n_inputs and n_outputs must be >= 1, got {n_inputs}, {n_outputs}")
         if lamb_bound < 0:
-            raise ValueError(f"lamb_bound must be >= 0, got {lamb_bound}")
+            raise BinnInputError(f"lamb_bound must be >= 0, got {lamb_bound}")
         self.n_inputs = int(n_inputs)
         self.n_outputs = int(n_outputs)
         self.constraint = make_constraint(constraint)

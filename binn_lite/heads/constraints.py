@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import BinnInputError
+
 __all__ = ["Constraint", "Sigmoid", "HardSigmoid", "CONSTRAINTS", "ConstraintSpec", "make_constraint"]
 
 
@@ -78,7 +80,7 @@ class Sigmoid(Constraint):
     def __init__(self, temperature: float = 1.0) -> None:
         temperature = float(temperature)
         if not np.isfinite(temperature) or temperature <= 0.0:
-            raise ValueError(f"Sigmoid temperature must be a positive number, got {temperature}")
+            raise BinnInputError(f"Sigmoid temperature must be a positive number, got {temperature}")
         self.temperature = temperature
 
     def __call__(self, u: Tensor) -> Tensor:
@@ -143,7 +145,7 @@ def make_constraint(spec: ConstraintSpec) -> Constraint:
     name = "hard_sigmoid" if spec == "hardsigmoid" else spec
     cls = CONSTRAINTS.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(
+        raise BinnInputError(
             f"unknown output constraint {spec!r}; use 'sigmoid', 'hard_sigmoid', a config dict such as "
             "{'name': 'sigmoid', 'temperature': 2.0} or a Constraint instance"
         )

@@ -110,15 +110,15 @@ class KANHead(KANPruning, KANSymbolic, Head):
         super().__init__(n_inputs, n_outputs, constraint, lamb_bound)
         for name, value in (("lamb_l1", lamb_l1), ("lamb_entropy", lamb_entropy), ("lamb_smooth", lamb_smooth)):
             if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+                raise BinnInputError(f"{name} must be >= 0, got {value}")
         if hidden is not None and int(hidden) < 1:
-            raise ValueError(f"hidden must be None or >= 1, got {hidden}")
+            raise BinnInputError(f"hidden must be None or >= 1, got {hidden}")
         if int(grid) < 1 or int(k) < 1:
-            raise ValueError(f"grid and k must be >= 1, got grid={grid}, k={k}")
+            raise BinnInputError(f"grid and k must be >= 1, got grid={grid}, k={k}")
         if not grid_range[1] > grid_range[0]:
-            raise ValueError(f"grid_range must be (low, high) with high > low, got {grid_range}")
+            raise BinnInputError(f"grid_range must be (low, high) with high > low, got {grid_range}")
         if base_fun not in ("identity", "silu", "zero"):
-            raise ValueError(f"base_fun must be 'identity', 'silu' or 'zero', got {base_fun!r}")
+            raise BinnInputError(f"base_fun must be 'identity', 'silu' or 'zero', got {base_fun!r}")
         self.hidden = None if hidden is None else int(hidden)
         self.grid = int(grid)
         self.k = int(k)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..errors import BinnInputError
 from .base import quiet, seeded
 
 __all__ = ["KANPruning"]
@@ -52,7 +53,7 @@ class KANPruning:
             if self.kan.depth > 1:
                 for layer, scores in enumerate(self.kan.node_scores[1:-1], start=1):
                     if not bool((scores > node_th).any()):
-                        raise ValueError(
+                        raise BinnInputError(
                             f"KANHead.prune: node_th={node_th} would remove every node of hidden layer "
                             f"{layer} (largest score {float(scores.max()):.3g}); use a smaller node_th"
                         )
@@ -69,7 +70,7 @@ class KANPruning:
         """Grid refinement in place: re-express the splines on ``grid`` intervals, fitted on
         ``x`` (pykan's ``refine``). Parameters are replaced: build a new optimiser. Returns self."""
         if int(grid) < 1:
-            raise ValueError(f"refine: grid must be >= 1, got {grid}")
+            raise BinnInputError(f"refine: grid must be >= 1, got {grid}")
         x = self._prepare(x).float()
         dtype = self.kan.act_fun[0].coef.dtype
         nn.Module.to(self.kan, dtype=torch.float32)  # pykan's refine only works in float32

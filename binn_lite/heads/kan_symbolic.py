@@ -12,6 +12,7 @@ from typing import Sequence
 
 from torch import Tensor
 
+from ..errors import BinnInputError
 from .base import quiet
 
 __all__ = ["KANSymbolic", "round_floats"]
@@ -67,7 +68,7 @@ class KANSymbolic:
         import sympy
 
         if names is not None and len(names) != self.n_inputs:
-            raise ValueError(f"symbolic_formula: {len(names)} names given for {self.n_inputs} inputs")
+            raise BinnInputError(f"symbolic_formula: {len(names)} names given for {self.n_inputs} inputs")
         symbols = None if names is None else [sympy.Symbol(str(n)) for n in names]
         with quiet(self.verbose), warnings.catch_warnings():
             # pykan hands its trainable affine tensors straight to sympy

@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 from torch import Tensor, nn
 
+from ..errors import BinnInputError
 from .base import Head, check_input, seeded
 from .constraints import ConstraintSpec
 
@@ -43,7 +44,7 @@ class MLPHead(Head):
     ) -> None:
         super().__init__(n_inputs, n_outputs, constraint, lamb_bound)
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise BinnInputError(f"dropout must be in [0, 1), got {dropout}")
         self.hidden = tuple(int(h) for h in hidden)
         self.batch_norm = bool(batch_norm)
         self.negative_slope = float(negative_slope)

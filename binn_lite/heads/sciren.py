@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import BinnInputError
 from ..binn import BINN
 from ..train import FitResult, FitSettings, fit
 from .base import Head
@@ -51,7 +52,7 @@ def make_head(kind: str, n_inputs: int, n_outputs: int, seed: int = 0) -> Head:
         return MLPHead(n_inputs, n_outputs, seed=seed)
     if kind == "kan":
         return KANHead(n_inputs, n_outputs, seed=seed, **KAN_SETTINGS)
-    raise ValueError(f"head must be 'mlp' or 'kan', got {kind!r}")
+    raise BinnInputError(f"head must be 'mlp' or 'kan', got {kind!r}")
 
 
 @dataclass
@@ -121,7 +122,7 @@ def _stage_settings(base: FitSettings, changes: dict[str, Any] | None, stage: st
     """``base`` with the user's ``changes`` for one stage and the settings all stages share."""
     clash = own & set(changes or {})
     if clash:
-        raise ValueError(f"fit_and_prune: set {', '.join(sorted(clash))} as arguments of fit_and_prune, "
+        raise BinnInputError(f"fit_and_prune: set {', '.join(sorted(clash))} as arguments of fit_and_prune, "
                          f"not in {stage}=")
     return base.replace(**(changes or {}), **common)
 
@@ -175,19 +176,19 @@ def fit_and_prune(
     """
     head = binn.head
     if not isinstance(head, KANHead):
-        raise ValueError(f"fit_and_prune needs a BINN with a KANHead; this one has a {type(head).__name__} "
+        raise BinnInputError(f"fit_and_prune needs a BINN with a KANHead; this one has a {type(head).__name__} "
                          "(train an MLP head with fit)")
     if not (head.lamb_l1 > 0 and head.lamb_entropy > 0):
-        raise ValueError(
+        raise BinnInputError(
             f"fit_and_prune: the KAN's sparsity penalties are off (lamb_l1={head.lamb_l1:g}, "
             f"lamb_entropy={head.lamb_entropy:g}); build it with e.g. KANHead(..., "
             f"lamb_l1={KAN_SETTINGS['lamb_l1']:g}, lamb_entropy={KAN_SETTINGS['lamb_entropy']:g}) "
             "(ScIReN's values, KAN_SETTINGS) so that the sparse stage can tell needed edges from the rest")
     thresholds = (edge_threshold,) if np.ndim(edge_threshold) == 0 else tuple(edge_threshold)
     if not thresholds or not all(isinstance(t, numbers.Real) and t > 0 for t in thresholds):
-        raise ValueError(f"edge_threshold must be a number > 0 or a non-empty sequence of them, got {edge_threshold!r}")
+        raise BinnInputError(f"edge_threshold must be a number > 0 or a non-empty sequence of them, got {edge_threshold!r}")
     if refit_smooth is not None and not refit_smooth >= 0:
-        raise ValueError(f"refit_smooth must be >= 0 or None, got {refit_smooth}")
+        raise BinnInputError(f"refit_smooth must be >= 0 or None, got {refit_smooth}")
     common = dict(seed=seed, progress=progress, num_threads=num_threads)
     own = {"train_idx", "val_idx", *common}
     sparse_settings = _stage_settings(SPARSE_STAGE, sparse, "sparse", own, common)
