@@ -1,8 +1,11 @@
-"""Benchmark: structured block-tridiagonal solve vs dense solve of the CLM5 steady state.
+"""Benchmark: the CLM5 steady state, solved and differentiated.
 
-Times the 140 x 140 steady-state solve (assembled from real CLM5 blocks: 20 layers x 7 pools)
-forward and forward+backward, for several batch sizes and both float precisions, side by side in
-one run. The last line is the headline ratio at batch 1024, float32.
+1. The 140 x 140 steady-state solve (assembled from real CLM5 blocks: 20 layers x 7 pools) by 7 x 7
+   block elimination vs dense, forward and forward+backward, for several batch sizes and both float
+   precisions, side by side in one run; the headline ratio at batch 1024, float32.
+2. The whole model (assembly + solve) forward+backward per site, float64, batch 256, as in training
+   with ``learn="most_influential"``: before (assemble every part, 7 x 7 block elimination) and now
+   (:meth:`CLM5.precompute` cache + the pool-staged solve), timed alternately in one run; the ratio.
 
 Run: ``python bench/solver.py`` (add ``--quick`` for a smoke run).
 """
@@ -14,11 +17,12 @@ import time
 import torch
 
 from binn_lite.blocksolve import block_tridiagonal_solve, dense_solve
-from binn_lite.clm5 import CLM5_PARAMETERS, Forcing, ZSOI, _system_blocks
+from binn_lite.clm5 import (CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL, POOL, SYSTEM_DTYPE, Forcing, ZSOI,
+                            _system_blocks, validate_parameters)
 
 
-def example_blocks(batch: int, dtype: torch.dtype):
-    """Real CLM5 system blocks for ``batch`` sites with random parameters and a mild climate."""
+def example_sites(batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, Forcing]:
+    """Random physical parameters [batch, 21] and a mild climate for ``batch`` sites."""
     g = torch.Generator().manual_seed(0)
     month = torch.arange(12, dtype=torch.float64)
     temperature = 283.0 + 10 * torch.sin(2 * torch.pi * month / 12)[None, :, None] * torch.exp(-ZSOI / 2)
@@ -33,7 +37,12 @@ def example_blocks(batch: int, dtype: torch.dtype):
         bedrock=torch.full((batch,), 20),
     ).to(dtype=dtype)
     params = CLM5_PARAMETERS.to_physical(torch.rand(batch, 21, generator=g, dtype=torch.float64)).to(dtype)
-    return [t.detach() for t in _system_blocks(params, forcing)]
+    return params, forcing
+
+
+def example_blocks(batch: int, dtype: torch.dtype):
+    """Real CLM5 system blocks for ``batch`` sites with random parameters and a mild climate."""
+    return [t.detach() for t in _system_blocks(*example_sites(batch, dtype))]
 
 
 def best_time_ms(fn, repeats: int) -> float:
@@ -56,6 +65,41 @@ def measure(solve, blocks, backward: bool, repeats: int) -> float:
         return best_time_ms(run, repeats)
     with torch.no_grad():
         return best_time_ms(run, repeats)
+
+
+def whole_model_ms_per_site(batch: int, repeats: int) -> tuple[float, float]:
+    """(before, now): ms per site of one forward+backward of the whole model, float64.
+
+    *before*: what ``CLM5()(params, forcing)`` did until issue 14: assemble every part of the
+    system from the forcing, then 7 x 7 block elimination. *now*: ``CLM5()(params, cache)`` with
+    ``cache = model.precompute(forcing, params, MOST_INFLUENTIAL)``: only what the four learned
+    parameters change is recomputed, and the solve goes pool stage by pool stage. The two are timed
+    alternately (best of ``repeats`` each), so a busy machine slows both alike.
+    """
+    params, forcing = example_sites(batch, torch.float64)
+    model = CLM5()
+    cache = model.precompute(forcing, params, MOST_INFLUENTIAL)
+    som = slice(POOL["som1"], POOL["som3"] + 1)
+
+    def before():
+        p = params.clone().requires_grad_(True)
+        model.check_params(p)
+        validate_parameters(p)
+        pools = block_tridiagonal_solve(*_system_blocks(p.to(SYSTEM_DTYPE), forcing))
+        pools[:, :, som].sum(dim=-1).sum().backward()
+
+    def now():
+        p = params.clone().requires_grad_(True)
+        model(p, cache).sum().backward()
+
+    before(), now()  # warm-up
+    best = {before: float("inf"), now: float("inf")}
+    for _ in range(repeats):
+        for fn in best:
+            start = time.perf_counter()
+            fn()
+            best[fn] = min(best[fn], time.perf_counter() - start)
+    return 1e3 * best[before] / batch, 1e3 * best[now] / batch
 
 
 def main() -> None:
@@ -84,6 +128,9 @@ def main() -> None:
         print(f"speedup fwd+bwd batch={batches[-1]} {str(dtype).replace('torch.', '')}: {headline:.1f}x")
     else:
         print(f"speedup fwd+bwd batch=1024 float32: {headline:.1f}x")
+    before, now = whole_model_ms_per_site(256, 5 if args.quick else 30)
+    print(f"whole model (assembly + solve) fwd+bwd, float64, batch 256, learn=most_influential, ms per site: "
+          f"before {before:.4f}, now {now:.4f}, speedup {before / now:.1f}x")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,20 @@ sec. 4.5) factors ``M = L U`` with
 
 forward-substitutes ``y_j = S_j^{-1} (b_j - l_j * y_{j-1})`` and back-substitutes
 ``x_j = y_j - C_j x_{j+1}``. That is ``N`` small batched inversions instead of one dense
-``(N n)^3`` factorisation.
+``(N n)^3`` factorisation. When every ``D_j`` is diagonal too (stored as a vector), the system
+is ``n`` independent tridiagonal systems and the same recursion, with every product elementwise,
+is the Thomas algorithm.
 
 Gradients (adjoint method): for a loss ``L(x)`` with ``g = dL/dx``, solve ``M^T lam = g`` with the
 *same* factors (``M^T = U^T L^T``), then ``dL/db = lam`` and ``dL/dM = -lam x^T`` restricted to the
 non-zero pattern: ``dL/dD_j = -lam_j x_j^T``, ``dL/dl_j = -lam_j * x_{j-1}``,
 ``dL/du_j = -lam_j * x_{j+1}``. No autograd graph is built through the elimination loop.
+
+Compartments that pass material on in one direction (:func:`staged_solve`): in CLM5, carbon
+flows from CWD to litter to SOM and never back, so ordered by stage the 7 x 7 blocks are block
+lower triangular and the system splits into one block-tridiagonal system per stage, each with what
+earlier stages pass on as a source: tridiagonal for stages whose compartments exchange nothing,
+3 x 3 blocks for the SOM pools. The adjoint solves the stages in reverse order with the same factors.
 
 Numerical note: the blocks are inverted explicitly without pivoting across layers. That is safe for
 the systems solved here, which are non-singular M-matrices (positive diagonal, non-positive
@@ -30,11 +38,13 @@ and every inverse is entrywise non-negative.
 """
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
 import torch
 
 from .errors import BinnInputError
 
-__all__ = ["BlockTridiagonal", "block_tridiagonal_solve", "dense_solve", "to_dense"]
+__all__ = ["BlockTridiagonal", "block_tridiagonal_solve", "dense_solve", "to_dense", "Stage", "staged_solve"]
 
 
 class BlockTridiagonal:
@@ -43,61 +53,65 @@ class BlockTridiagonal:
     Parameters
     ----------
     lower : ``[batch, N, n]`` diagonal coupling of block row j to x_{j-1} (``lower[:, 0]`` unused).
-    diag : ``[batch, N, n, n]`` diagonal blocks.
+    diag : ``[batch, N, n, n]`` dense diagonal blocks, or ``[batch, N, n]`` diagonal ones (then the
+        system is ``n`` independent tridiagonal systems and every operation is elementwise).
     upper : ``[batch, N, n]`` diagonal coupling of block row j to x_{j+1} (``upper[:, -1]`` unused).
+
+    Stores ``S_j^{-1}`` and ``C_j = S_j^{-1} diag(u_j)`` for every block row: :meth:`solve` and
+    :meth:`solve_transposed` reuse them.
     """
 
     def __init__(self, lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor):
         batch, n_blocks, n = lower.shape
-        if diag.shape != (batch, n_blocks, n, n) or upper.shape != lower.shape:
+        self.dense = diag.ndim == 4
+        expected = (batch, n_blocks, n, n) if self.dense else (batch, n_blocks, n)
+        if diag.shape != expected or upper.shape != lower.shape:
             raise BinnInputError(
                 f"block shapes do not match: lower {tuple(lower.shape)}, diag {tuple(diag.shape)}, "
                 f"upper {tuple(upper.shape)}"
             )
-        self.lower, self.upper, self.n_blocks = lower, upper, n_blocks
-        inverses = []  # S_j^{-1}
-        s_inv = torch.linalg.inv(diag[:, 0])
-        inverses.append(s_inv)
-        for j in range(1, n_blocks):
-            coupling = s_inv * upper[:, j - 1, None, :]  # C_{j-1} = S_{j-1}^{-1} diag(u_{j-1})
-            s_inv = torch.linalg.inv(diag[:, j] - lower[:, j, :, None] * coupling)
-            inverses.append(s_inv)
-        self.s_inv = torch.stack(inverses, dim=1)  # [batch, N, n, n]
+        self.n_blocks = n_blocks
+        self.lower = lower.unbind(dim=1)  # one view per block row
+        # diag(l) X multiplies row k of a dense block X by l_k, X diag(u) its column k by u_k
+        rows = lower.unsqueeze(-1).unbind(dim=1) if self.dense else self.lower
+        columns = upper.unsqueeze(-2).unbind(dim=1) if self.dense else upper.unbind(dim=1)
+        inverse = (lambda s: torch.linalg.inv_ex(s).inverse) if self.dense else torch.reciprocal
+        self.s_inv, self.coupling = [], []
+        for j, d in enumerate(diag.unbind(dim=1)):
+            s = d if j == 0 else torch.addcmul(d, rows[j], self.coupling[-1], value=-1)  # D_j - diag(l_j) C_{j-1}
+            self.s_inv.append(inverse(s))
+            self.coupling.append(self.s_inv[-1] * columns[j])  # C_j = S_j^{-1} diag(u_j)
 
-    def _coupling(self, j: int) -> torch.Tensor:
-        return self.s_inv[:, j] * self.upper[:, j, None, :]
+    def _apply(self, matrix: torch.Tensor, vector: torch.Tensor, transposed: bool = False) -> torch.Tensor:
+        """``matrix @ vector`` (or ``matrix^T @ vector``) for a block ``[batch, n, n]`` or ``[batch, n]``."""
+        if not self.dense:
+            return matrix * vector
+        if transposed:
+            return torch.bmm(vector.unsqueeze(1), matrix).squeeze(1)
+        return torch.bmm(matrix, vector.unsqueeze(2)).squeeze(2)
 
     def solve(self, rhs: torch.Tensor) -> torch.Tensor:
         """Solve ``M x = rhs`` for ``rhs`` of shape ``[batch, N, n]``."""
-        y = []
-        y_prev = None
-        for j in range(self.n_blocks):
-            r = rhs[:, j] if y_prev is None else rhs[:, j] - self.lower[:, j] * y_prev
-            y_prev = (self.s_inv[:, j] @ r.unsqueeze(-1)).squeeze(-1)
-            y.append(y_prev)
-        x = [None] * self.n_blocks
-        x[-1] = y[-1]
+        b = rhs.unbind(dim=1)
+        y = [self._apply(self.s_inv[0], b[0])]  # L y = rhs
+        for j in range(1, self.n_blocks):
+            y.append(self._apply(self.s_inv[j], torch.addcmul(b[j], self.lower[j], y[-1], value=-1)))
+        x = [y[-1]]  # U x = y, from the bottom up
         for j in range(self.n_blocks - 2, -1, -1):
-            x[j] = y[j] - (self._coupling(j) @ x[j + 1].unsqueeze(-1)).squeeze(-1)
-        return torch.stack(x, dim=1)
+            x.append(y[j] - self._apply(self.coupling[j], x[-1]))
+        return torch.stack(x[::-1], dim=1)
 
     def solve_transposed(self, rhs: torch.Tensor) -> torch.Tensor:
         """Solve ``M^T lam = rhs`` with the same factors (the adjoint solve)."""
-        w = []
-        w_prev = None
-        for j in range(self.n_blocks):  # U^T w = rhs (unit block lower triangular)
-            r = rhs[:, j]
-            if w_prev is not None:
-                r = r - (self._coupling(j - 1).transpose(-1, -2) @ w_prev.unsqueeze(-1)).squeeze(-1)
-            w.append(r)
-            w_prev = r
-        lam = [None] * self.n_blocks
-        lam_next = None
-        for j in range(self.n_blocks - 1, -1, -1):  # L^T lam = w (block upper triangular)
-            r = w[j] if lam_next is None else w[j] - self.lower[:, j + 1] * lam_next
-            lam_next = (self.s_inv[:, j].transpose(-1, -2) @ r.unsqueeze(-1)).squeeze(-1)
-            lam[j] = lam_next
-        return torch.stack(lam, dim=1)
+        g = rhs.unbind(dim=1)
+        w = [g[0]]  # U^T w = rhs (unit block lower triangular)
+        for j in range(1, self.n_blocks):
+            w.append(g[j] - self._apply(self.coupling[j - 1], w[-1], transposed=True))
+        lam = [self._apply(self.s_inv[-1], w[-1], transposed=True)]  # L^T lam = w (block upper triangular)
+        for j in range(self.n_blocks - 2, -1, -1):
+            r = torch.addcmul(w[j], self.lower[j + 1], lam[-1], value=-1)
+            lam.append(self._apply(self.s_inv[j], r, transposed=True))
+        return torch.stack(lam[::-1], dim=1)
 
 
 class _BlockTridiagonalSolve(torch.autograd.Function):
@@ -117,8 +131,8 @@ class _BlockTridiagonalSolve(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_lower = torch.zeros_like(lam)
             grad_lower[:, 1:] = -lam[:, 1:] * x[:, :-1]
-        if ctx.needs_input_grad[1]:
-            grad_diag = -lam.unsqueeze(-1) * x.unsqueeze(-2)
+        if ctx.needs_input_grad[1]:  # -lam_j x_j^T, or its diagonal for diagonal blocks
+            grad_diag = -lam.unsqueeze(-1) * x.unsqueeze(-2) if ctx.factors.dense else -lam * x
         if ctx.needs_input_grad[2]:
             grad_upper = torch.zeros_like(lam)
             grad_upper[:, :-1] = -lam[:, :-1] * x[:, 1:]
@@ -129,8 +143,9 @@ def block_tridiagonal_solve(lower: torch.Tensor, diag: torch.Tensor, upper: torc
                             rhs: torch.Tensor) -> torch.Tensor:
     """Solve the block-tridiagonal system by block elimination; differentiable (adjoint backward).
 
-    Shapes: ``lower``, ``upper``, ``rhs``: ``[batch, N, n]``; ``diag``: ``[batch, N, n, n]``.
-    Returns ``x`` of shape ``[batch, N, n]``.
+    Shapes: ``lower``, ``upper``, ``rhs``: ``[batch, N, n]``; ``diag``: ``[batch, N, n, n]`` (dense
+    blocks) or ``[batch, N, n]`` (diagonal blocks: ``n`` independent tridiagonal systems, solved
+    elementwise by the Thomas algorithm). Returns ``x`` of shape ``[batch, N, n]``.
     """
     return _BlockTridiagonalSolve.apply(lower, diag, upper, rhs)
 
@@ -152,3 +167,106 @@ def dense_solve(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor,
     batch, n_blocks, n = lower.shape
     x = torch.linalg.solve(to_dense(lower, diag, upper), rhs.reshape(batch, n_blocks * n, 1))
     return x.reshape(batch, n_blocks, n)
+
+
+# -------------------------------------------------------------------------------------------------
+# Compartments that mix vertically and pass material on in one direction: stage by stage
+# -------------------------------------------------------------------------------------------------
+class Stage(NamedTuple):
+    """Consecutive compartments solved together by :func:`staged_solve`.
+
+    ``compartments``: a slice of the compartment axis; ``mixing``: whether they move vertically
+    (all or none of them); ``exchange``: whether they pass material to each other (dense blocks).
+    """
+
+    compartments: slice
+    mixing: bool
+    exchange: bool
+
+
+def _stage_system(stage: Stage, sub, main, sup, rates, transfer):
+    """``(lower, diag, upper)`` of the stage's own block-tridiagonal system, or ``diag`` alone
+    ``[batch, N, n]`` (a stage that neither mixes nor exchanges: ``x = b / diag``)."""
+    c = stage.compartments
+    own_rates = rates[:, :, c]
+    if not stage.exchange:
+        diag = -torch.diagonal(transfer, dim1=-2, dim2=-1)[:, None, c] * own_rates  # -A_pp r_p
+        if not stage.mixing:
+            return None, diag, None
+        n = own_rates.shape[-1]
+        return sub[:, :, None].expand(-1, -1, n), diag + main[:, :, None], sup[:, :, None].expand(-1, -1, n)
+    diag = -transfer[:, None, c, c] * own_rates[:, :, None, :]  # -A_pq r_q, [batch, N, n, n]
+    if not stage.mixing:
+        return torch.zeros_like(own_rates), diag, torch.zeros_like(own_rates)
+    diag.diagonal(dim1=-2, dim2=-1).add_(main[:, :, None])  # + V_jj on the diagonal
+    n = own_rates.shape[-1]
+    return sub[:, :, None].expand(-1, -1, n), diag, sup[:, :, None].expand(-1, -1, n)
+
+
+class _StagedSolve(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, sub, main, sup, rates, transfer, inputs, stages):
+        solved, factors = [], []
+        for stage in stages:
+            c = stage.compartments
+            rhs = inputs[:, :, c]
+            if c.start > 0:  # material passed on by the compartments already solved: A_cq r_q x_q
+                earlier = slice(0, c.start)
+                rhs = rhs + (rates[:, :, earlier] * torch.cat(solved, dim=-1)) @ transfer[:, c, earlier].transpose(1, 2)
+            lower, diag, upper = _stage_system(stage, sub, main, sup, rates, transfer)
+            if lower is None:
+                factors.append(diag)
+                solved.append(rhs / diag)
+            else:
+                factors.append(BlockTridiagonal(lower, diag, upper))
+                solved.append(factors[-1].solve(rhs))
+        x = torch.cat(solved, dim=-1)
+        ctx.stages, ctx.factors = stages, factors
+        ctx.save_for_backward(x, rates, transfer)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad_x):
+        x, rates, transfer = ctx.saved_tensors
+        lam = []  # M^T is block upper triangular: the last stage first
+        for stage, factors in zip(reversed(ctx.stages), reversed(ctx.factors)):
+            c = stage.compartments
+            rhs = grad_x[:, :, c]
+            if lam:  # what the later compartments received from these: r_q sum_p A_pq lam_p
+                later = slice(c.stop, None)
+                rhs = rhs + rates[:, :, c] * (torch.cat(lam[::-1], dim=-1) @ transfer[:, later, c])
+            lam.append(rhs / factors if isinstance(factors, torch.Tensor) else factors.solve_transposed(rhs))
+        lam = torch.cat(lam[::-1], dim=-1)
+        mobile = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+        for stage in ctx.stages:
+            mobile[stage.compartments] = float(stage.mixing)
+        mixed_lam = lam * mobile
+        grad_sub, grad_sup = torch.zeros_like(x[..., 0]), torch.zeros_like(x[..., 0])
+        grad_sub[:, 1:] = -(mixed_lam[:, 1:] * x[:, :-1]).sum(dim=-1)  # -sum_p m_p lam_jp x_j-1,p
+        grad_sup[:, :-1] = -(mixed_lam[:, :-1] * x[:, 1:]).sum(dim=-1)
+        grad_main = -(mixed_lam * x).sum(dim=-1)
+        grad_rates = x * (lam @ transfer)  # x_jq sum_p lam_jp A_pq
+        grad_transfer = lam.transpose(1, 2) @ (rates * x)  # sum_j lam_jp r_jq x_jq
+        return grad_sub, grad_main, grad_sup, grad_rates, grad_transfer, lam, None
+
+
+def staged_solve(sub: torch.Tensor, main: torch.Tensor, sup: torch.Tensor, rates: torch.Tensor,
+                 transfer: torch.Tensor, inputs: torch.Tensor, stages: Sequence[Stage]) -> torch.Tensor:
+    """Solve a vertically mixed compartment system stage by stage; differentiable (adjoint backward).
+
+    The system, for compartment ``p`` in layer ``j`` of ``N`` (``m_p`` = 1 if ``p`` mixes, else 0)::
+
+        m_p (sub_j x_{j-1,p} + main_j x_{j,p} + sup_j x_{j+1,p}) - sum_q A_pq r_{j,q} x_{j,q} = b_{j,p}
+
+    i.e. ``(V (x) diag(m) - A R) x = b`` with ``V`` tridiagonal. When no compartment passes material
+    to an earlier stage (``A_pq = 0`` for ``q`` in a later stage than ``p``; the caller
+    guarantees it), the matrix is block lower triangular by stage: each stage solves its own
+    system with what earlier stages pass on as a source, by block elimination with diagonal blocks
+    (stages without exchange: one tridiagonal system per compartment) or dense ones. The adjoint
+    runs the stages backwards with the same factors.
+
+    Shapes: ``sub``, ``main``, ``sup`` ``[batch, N]`` (``sub[:, 0]``, ``sup[:, -1]`` unused);
+    ``rates`` ``[batch, N, n]``; ``transfer`` ``A`` ``[batch, n, n]``; ``inputs`` ``b``
+    ``[batch, N, n]``; ``stages`` cover ``0 .. n-1`` in order. Returns ``x`` ``[batch, N, n]``.
+    """
+    return _StagedSolve.apply(sub, main, sup, rates, transfer, inputs, tuple(stages))

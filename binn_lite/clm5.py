@@ -12,7 +12,10 @@ Seven pools in each of 20 soil layers (CLM5 technical note; Huang et al. 2018; L
 * ``V`` [day-1]: vertical mixing by diffusion (:func:`vertical_transport`).
 
 The steady state with the 12-month mean rates solves ``(V - A xi K) X* = B I``
-(:meth:`CLM5.steady_state`) with a block-tridiagonal solver (:mod:`binn_lite.blocksolve`).
+(:meth:`CLM5.steady_state`) stage by stage: carbon flows CWD -> litter -> SOM and never back, so
+CWD, then litter 1-3 (one tridiagonal system each), then SOM 1-3 (3 x 3 blocks) are solved in turn
+(:func:`binn_lite.blocksolve.staged_solve`). For training, :meth:`CLM5.precompute` computes once
+what the fixed parameters determine (:mod:`binn_lite.clm5_cache`).
 
 Differences from the original research code, on purpose:
 
@@ -29,7 +32,7 @@ from typing import NamedTuple
 import torch
 
 from .errors import BinnInputError
-from .blocksolve import BlockTridiagonal, block_tridiagonal_solve, dense_solve, to_dense
+from .blocksolve import BlockTridiagonal, Stage, dense_solve, staged_solve, to_dense
 from .forcing import FORCING_FIELDS, Forcing
 from .parameters import Parameter, ParameterTable
 from .process import ProcessModel, interpolate
@@ -115,8 +118,8 @@ _TRANSFERS = {("litter2", "cwd"): "fcwdl2", ("som1", "litter1"): "fl1s1",
               ("som1", "litter2"): "fl2s1", ("som2", "litter3"): "fl3s2",
               ("som2", "som1"): "fs1s2", ("som3", "som1"): "fs1s3", ("som1", "som2"): "fs2s1",
               ("som3", "som2"): "fs2s3", ("som1", "som3"): "fs3s1"}
-#: pools whose decomposition is limited by nitrogen (xi_N)
-_NITROGEN_LIMITED = torch.tensor([name in ("litter1", "litter2", "litter3") for name in POOLS])
+#: pools whose decomposition is limited by nitrogen (xi_N): row 1 of :func:`_environment_means`, others row 0
+_ENVIRONMENT_OF_POOL = torch.tensor([int(name in ("litter1", "litter2", "litter3")) for name in POOLS])
 
 
 def _named(params: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -137,6 +140,8 @@ def validate_parameters(params: torch.Tensor) -> None:
             f"({', '.join(CLM5_PARAMETERS.names)}); got {tuple(params.shape)}"
         )
     values = params.detach()
+    if not _breaks_a_rule(values):
+        return
     p = _named(values)
 
     def fail(name: str, bad: torch.Tensor, rule: str) -> None:
@@ -167,6 +172,34 @@ def validate_parameters(params: torch.Tensor) -> None:
             )
 
 
+def _columns(names) -> list[int]:
+    return [CLM5_PARAMETERS.index(name) for name in names]
+
+
+_POSITIVE = _columns(("q10", "efolding", *sorted(set(_TURNOVER.values()))))
+_NON_NEGATIVE = _columns(("bio", "cryo", "w_scaling"))
+_FRACTIONS = _columns(_TRANSFERS.values())
+#: where each fraction of _FRACTIONS (then 1 - fcwdl2, CWD to litter 3) goes in A: A[receiver, donor]
+_RECEIVERS = [POOL[to] for to, _ in _TRANSFERS] + [POOL["litter3"]]
+_DONORS = [POOL[frm] for _, frm in _TRANSFERS] + [POOL["cwd"]]
+_TURNOVER_COLUMNS = _columns(_TURNOVER[pool] for pool in POOLS)
+#: [21, 7]: 1 where a parameter is a fraction of the pool's outflow (CWD respires nothing: left out)
+_OUTFLOW = torch.zeros(len(CLM5_PARAMETERS), N_POOLS, dtype=torch.float64)
+for (_receiver, _donor), _name in _TRANSFERS.items():
+    if _donor != "cwd":
+        _OUTFLOW[CLM5_PARAMETERS.index(_name), POOL[_donor]] = 1.0
+
+
+def _breaks_a_rule(values: torch.Tensor) -> bool:
+    """Whether any site breaks a rule of :func:`validate_parameters` (one pass, one sync)."""
+    beta = values[:, CLM5_PARAMETERS.index("beta")]
+    fractions = values[:, _FRACTIONS]
+    bad = ((~torch.isfinite(values)).any() | (values[:, _POSITIVE] <= 0).any() | (values[:, _NON_NEGATIVE] < 0).any()
+           | ((fractions < 0) | (fractions > 1)).any() | ((beta <= 0) | (beta >= 1)).any()
+           | (values @ _OUTFLOW.to(values) > 1 + 1e-12).any())
+    return bool(bad)
+
+
 # ---------------------------------------------------------------------------------------------
 # Building blocks (each returns a batch; a notebook can plot any of them)
 # ---------------------------------------------------------------------------------------------
@@ -177,19 +210,16 @@ def transfer_matrix(params: torch.Tensor) -> torch.Tensor:
     CWD splits into litter 2 (``fcwdl2``) and litter 3 (``1 - fcwdl2``) and respires nothing; of
     every other pool the part not transferred, ``-sum_i A[i, j] = 1 - sum_{i != j} A[i, j]``, is respired.
     """
-    p = _named(params)
-    batch = params.shape[0]
-    a = -torch.eye(N_POOLS, dtype=params.dtype, device=params.device).repeat(batch, 1, 1)
-    for (to, frm), name in _TRANSFERS.items():
-        a[:, POOL[to], POOL[frm]] = p[name]
-    a[:, POOL["litter3"], POOL["cwd"]] = 1 - p["fcwdl2"]
+    fcwdl2 = params[:, CLM5_PARAMETERS.index("fcwdl2"), None]
+    fractions = torch.cat([params[:, _FRACTIONS], 1 - fcwdl2], dim=1)  # in the order of _RECEIVERS, _DONORS
+    a = -torch.eye(N_POOLS, dtype=params.dtype, device=params.device).repeat(params.shape[0], 1, 1)
+    a[:, _RECEIVERS, _DONORS] = fractions
     return a
 
 
 def base_turnover(params: torch.Tensor) -> torch.Tensor:
     """Base turnover rates ``k_p = 1 / (365 tau_p)`` [batch, 7] in day-1 (diagonal of ``K``)."""
-    p = _named(params)
-    tau = torch.stack([p[_TURNOVER[pool]] for pool in POOLS], dim=-1)
+    tau = params[:, _TURNOVER_COLUMNS]  # yr, [batch, 7]
     return 1.0 / (DAYS_PER_YEAR * tau)
 
 
@@ -206,15 +236,60 @@ def environmental_scalars(params: torch.Tensor, forcing: Forcing) -> dict[str, t
 
     and per layer ``[batch, 20]``: ``"depth"``: ``xi_depth = exp(-zsoi / efolding)``.
     """
-    p = _named(params)
-    zsoi = ZSOI.to(params)
     return {
-        "temperature": p["q10"][:, None, None] ** ((forcing.soil_temperature - REFERENCE_TEMPERATURE) / 10.0),
-        "water": torch.clamp(forcing.water_scalar * p["w_scaling"][:, None, None], max=1.0),
+        "temperature": _temperature_scalar(params, forcing),
+        "water": _water_scalar(params, forcing),
         "oxygen": forcing.oxygen_scalar,
         "nitrogen": forcing.nitrogen_scalar,
-        "depth": torch.exp(-zsoi / p["efolding"][:, None]),
+        "depth": _depth_scalar(params),
     }
+
+
+def _temperature_scalar(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """``xi_T = Q10 ** ((T - 298.15) / 10)`` [batch, 12, 20]."""
+    q10 = params[:, CLM5_PARAMETERS.index("q10"), None, None]
+    return q10 ** ((forcing.soil_temperature - REFERENCE_TEMPERATURE) / 10.0)
+
+
+def _water_scalar(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
+    """``xi_W = min(1, w * w_scaling)`` [batch, 12, 20]."""
+    return torch.clamp(forcing.water_scalar * params[:, CLM5_PARAMETERS.index("w_scaling"), None, None], max=1.0)
+
+
+def _depth_scalar(params: torch.Tensor) -> torch.Tensor:
+    """``xi_depth = exp(-zsoi / efolding)`` [batch, 20]."""
+    return torch.exp(-ZSOI.to(params) / params[:, CLM5_PARAMETERS.index("efolding"), None])
+
+
+def _oxygen_nitrogen(forcing: Forcing) -> torch.Tensor:
+    """``(xi_O, xi_O xi_N)`` per month and layer [batch, 2, 12, 20]: the forcing's part of the
+    monthly scalar product of plain pools and of nitrogen-limited pools."""
+    return torch.stack([forcing.oxygen_scalar, forcing.oxygen_scalar * forcing.nitrogen_scalar], dim=1)
+
+
+def _environment_means(params: torch.Tensor, forcing: Forcing, monthly: torch.Tensor | None = None,
+                       folded: tuple[str, ...] = ()) -> torch.Tensor:
+    """12-month means of ``xi_T xi_W xi_O`` and ``xi_T xi_W xi_O xi_N`` [batch, 2, 20].
+
+    The mean of the monthly product, not the product of monthly means. ``monthly``: the product
+    of :func:`_oxygen_nitrogen` with the scalars of the parameters in ``folded`` (``"q10"``:
+    ``xi_T``, ``"w_scaling"``: ``xi_W``) already multiplied in (:mod:`binn_lite.clm5_cache`).
+    """
+    if monthly is None:
+        monthly = _oxygen_nitrogen(forcing)
+    if "q10" not in folded:
+        monthly = monthly * _temperature_scalar(params, forcing)[:, None]
+    if "w_scaling" not in folded:
+        monthly = monthly * _water_scalar(params, forcing)[:, None]
+    return monthly.mean(dim=2)
+
+
+def _pool_rates(params: torch.Tensor, environment: torch.Tensor) -> torch.Tensor:
+    """Rates ``k_p xi_depth <xi>`` [batch, 20, 7] (day-1, floored) from the 12-month means
+    ``environment`` [batch, 2, 20] of :func:`_environment_means` (xi_N for litter 1-3 only)."""
+    by_pool = environment.index_select(1, _ENVIRONMENT_OF_POOL.to(environment.device)).transpose(1, 2)  # [batch, 20, 7]
+    rates = base_turnover(params)[:, None, :] * _depth_scalar(params)[:, :, None] * by_pool
+    return torch.clamp(rates, min=RATE_FLOOR)
 
 
 def decomposition_rates(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
@@ -223,14 +298,7 @@ def decomposition_rates(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
     The 12-month arithmetic mean of the monthly rate ``k_p xi_T xi_W xi_O xi_depth (xi_N)``: the
     mean of the product, not the product of monthly means. Floored at :data:`RATE_FLOOR`.
     """
-    xi = environmental_scalars(params, forcing)
-    monthly = xi["temperature"] * xi["water"] * xi["oxygen"]  # [batch, 12, 20]
-    plain = monthly.mean(dim=1)  # [batch, 20]
-    nitrogen = (monthly * xi["nitrogen"]).mean(dim=1)
-    limited = _NITROGEN_LIMITED.to(params.device)
-    env = torch.where(limited, nitrogen[:, :, None], plain[:, :, None])  # [batch, 20, 7]
-    rates = base_turnover(params)[:, None, :] * xi["depth"][:, :, None] * env
-    return torch.clamp(rates, min=RATE_FLOOR)
+    return _pool_rates(params, _environment_means(params, forcing))
 
 
 def diffusivity(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
@@ -335,18 +403,54 @@ def input_allocation(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
     return torch.cat([litter, som], dim=1)
 
 
-def _system_blocks(params: torch.Tensor, forcing: Forcing):
-    """Blocks of ``(V - A xi K) X = B I`` ordered layer by layer.
+class SystemParts(NamedTuple):
+    """The ingredients of ``(V - A xi K) X = B I`` for a batch of sites, layer-major.
 
-    Returns ``lower``, ``upper`` [batch, 20, 7], ``diag`` [batch, 20, 7, 7], ``rhs`` [batch, 20, 7].
+    ``transport``: the sub-, main and super-diagonal of ``V`` [batch, 20] each (day-1);
+    ``rates``: ``xi K`` [batch, 20, 7] (day-1); ``transfer``: ``A`` [batch, 7, 7];
+    ``inputs``: ``B I`` [batch, 20, 7] (gC m-3 day-1).
     """
-    rates = decomposition_rates(params, forcing)  # [batch, 20, 7]
-    a = transfer_matrix(params)  # [batch, 7, 7]
-    sub, main, sup = _transport_bands(params, forcing)
-    mobile = _MOBILE.to(params)
+
+    transport: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    rates: torch.Tensor
+    transfer: torch.Tensor
+    inputs: torch.Tensor
+
+
+def _system_parts(params: torch.Tensor, forcing: Forcing) -> SystemParts:
+    """All :class:`SystemParts` from the parameters and the forcing."""
+    return SystemParts(_transport_bands(params, forcing), decomposition_rates(params, forcing),
+                       transfer_matrix(params), input_allocation(params, forcing).transpose(1, 2))
+
+
+def _blocks(parts: SystemParts, pools: slice = slice(None)):
+    """Block-tridiagonal form of the system restricted to ``pools`` (rows and columns).
+
+    Returns ``lower``, ``upper`` [batch, 20, n] (mixing couples a pool to itself in the layers
+    above and below), ``diag`` [batch, 20, n, n] (``V_jj - A xi_j K``) and ``rhs`` [batch, 20, n].
+    """
+    sub, main, sup = parts.transport
+    mobile = _MOBILE[pools].to(main)
+    rates, a = parts.rates[:, :, pools], parts.transfer[:, pools, pools]
     diag = torch.diag_embed(main[:, :, None] * mobile) - a[:, None, :, :] * rates[:, :, None, :]
-    rhs = input_allocation(params, forcing).transpose(1, 2)
-    return sub[:, :, None] * mobile, diag, sup[:, :, None] * mobile, rhs
+    return sub[:, :, None] * mobile, diag, sup[:, :, None] * mobile, parts.inputs[:, :, pools]
+
+
+def _system_blocks(params: torch.Tensor, forcing: Forcing):
+    """Blocks of ``(V - A xi K) X = B I`` for all 7 pools, layer by layer (see :func:`_blocks`)."""
+    return _blocks(_system_parts(params, forcing))
+
+
+#: the pools in solve order (:func:`~binn_lite.blocksolve.staged_solve`): carbon flows CWD -> litter
+#: -> SOM and never back. CWD does not mix; litter pools exchange no carbon; SOM pools do.
+_STAGES = (Stage(slice(0, 1), mixing=False, exchange=False),  # cwd
+           Stage(slice(1, 4), mixing=True, exchange=False),  # litter 1-3
+           Stage(slice(4, 7), mixing=True, exchange=True))  # SOM 1-3
+
+
+def _staged_solve(parts: SystemParts) -> torch.Tensor:
+    """Steady-state pools [batch, 20, 7] of ``(V - A xi K) X = B I``, stage by stage (:data:`_STAGES`)."""
+    return staged_solve(*parts.transport, parts.rates, parts.transfer, parts.inputs, _STAGES)
 
 
 def system_matrix(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
@@ -372,19 +476,36 @@ class Trajectory(NamedTuple):
     pools: torch.Tensor
 
 
+def _as_cache(forcing):
+    """``forcing`` if it is a :class:`~binn_lite.clm5_cache.CLM5Cache`, else ``None``."""
+    from .clm5_cache import CLM5Cache  # clm5_cache builds on this module: imported when used
+
+    return forcing if isinstance(forcing, CLM5Cache) else None
+
+
+def _plain_forcing(forcing):
+    """The :class:`Forcing` itself, or the one a cache holds (for what the cache does not cover)."""
+    cache = _as_cache(forcing)
+    return forcing if cache is None else cache.forcing
+
+
 class CLM5(ProcessModel):
     """The CLM5 soil-carbon matrix model as a differentiable process model.
 
     Parameters
     ----------
-    solver : ``"block"`` (block elimination with an adjoint backward pass; fast) or ``"dense"``
-        (assemble the 140 x 140 matrix and call ``torch.linalg.solve``; a reference for tests).
+    solver : ``"block"`` (block elimination pool stage by pool stage, :func:`_staged_solve`, with
+        an adjoint backward pass; fast) or ``"dense"`` (assemble the 140 x 140 matrix and call
+        ``torch.linalg.solve``; a reference for tests).
 
     Calling the model, ``model(params, forcing)``, returns SOC = SOM 1 + SOM 2 + SOM 3 at the 20
     node depths ``[batch, 20]`` in gC m-3. ``params`` are physical values ``[batch, 21]`` (or
     ``[21]``, used for every site); map network outputs in [0, 1] with
     ``CLM5_PARAMETERS.to_physical``. Results follow the dtype and device of ``params``; the
     system itself is always built and solved in float64 (:meth:`steady_state` says why).
+
+    For training with a few learned parameters, :meth:`precompute` computes once what the fixed
+    parameters determine (:mod:`binn_lite.clm5_cache`); pass its result instead of the forcing.
     """
 
     parameter_table = CLM5_PARAMETERS
@@ -404,17 +525,41 @@ class CLM5(ProcessModel):
         return f"solver={self.solver!r}"
 
     def _prepare(self, params: torch.Tensor, forcing: Forcing) -> tuple[torch.Tensor, Forcing]:
-        if not isinstance(forcing, Forcing):
-            raise BinnInputError(f"forcing must be a binn_lite Forcing; got {type(forcing).__name__}")
+        """``params`` [batch, 21] checked, and the forcing (or :class:`~binn_lite.clm5_cache.CLM5Cache`,
+        checked against ``params``) in float64 on their device."""
+        cache = _as_cache(forcing)
+        if cache is None and not isinstance(forcing, Forcing):
+            raise BinnInputError(f"forcing must be a binn_lite Forcing or CLM5Cache; got {type(forcing).__name__}")
         params = torch.as_tensor(params)
         if not params.is_floating_point():
             params = params.to(torch.get_default_dtype())
         if params.ndim == 1:
             params = params.expand(len(forcing), -1)
         validate_parameters(params)
+        if cache is not None:
+            cache = cache.to(device=params.device)
+            cache.check(params)
+            return params, cache
         if params.shape[0] != len(forcing):
             raise BinnInputError(f"parameters are for {params.shape[0]} sites but the forcing has {len(forcing)}")
         return params, forcing.to(device=params.device, dtype=SYSTEM_DTYPE)
+
+    def precompute(self, forcing: Forcing, params: torch.Tensor, varying) -> "CLM5Cache":
+        """The parts of the system that ``varying`` (parameter names) leave unchanged, computed once.
+
+        ``params``: physical values [n_sites, 21] or [21]; only the columns not in ``varying``
+        matter, and later calls must keep them. Returns a :class:`~binn_lite.clm5_cache.CLM5Cache`
+        to pass instead of ``forcing``: ``model(params, cache[batch])`` equals
+        ``model(params, forcing[batch])`` (contract section 6).
+        """
+        from .clm5_cache import CLM5Cache  # clm5_cache builds on this module: imported when used
+
+        params = torch.as_tensor(params)
+        if not isinstance(forcing, Forcing):
+            raise BinnInputError(f"forcing must be a binn_lite Forcing; got {type(forcing).__name__}")
+        self.check_params(params[None] if params.ndim == 1 else params)
+        params, forcing = self._prepare(params, forcing)
+        return CLM5Cache.build(forcing, params.to(SYSTEM_DTYPE), varying)
 
     def steady_state(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
         """Steady-state pools ``X*`` [batch, 7, 20] in gC m-3: ``(V - A xi K) X* = B I``.
@@ -427,9 +572,11 @@ class CLM5(ProcessModel):
         numbers up to ~1e10). float64 costs about 40 % more time per batch (``bench/solver.py``).
         """
         params, forcing = self._prepare(params, forcing)
-        lower, diag, upper, rhs = _system_blocks(params.to(SYSTEM_DTYPE), forcing)
-        solve = block_tridiagonal_solve if self.solver == "block" else dense_solve
-        return solve(lower, diag, upper, rhs).transpose(1, 2).to(params.dtype)
+        system = params.to(SYSTEM_DTYPE)
+        cache = _as_cache(forcing)
+        parts = cache.system_parts(system) if cache is not None else _system_parts(system, forcing)
+        pools = _staged_solve(parts) if self.solver == "block" else dense_solve(*_blocks(parts))
+        return pools.transpose(1, 2).to(params.dtype)
 
     def forward(self, params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
         """Steady-state SOC (SOM 1 + 2 + 3) at the 20 nodes [batch, 20] in gC m-3."""
@@ -459,6 +606,7 @@ class CLM5(ProcessModel):
         params, forcing = self._prepare(params, forcing)
         params = params.to(SYSTEM_DTYPE)
         pools = self.steady_state(params, forcing)
+        forcing = _plain_forcing(forcing)
         dz = DZ.to(params)
         inputs = (input_allocation(params, forcing) * dz).sum(dim=(1, 2))
         respired = (heterotrophic_respiration(params, forcing, pools) * dz).sum(dim=1)
@@ -483,6 +631,7 @@ class CLM5(ProcessModel):
         n-th step.
         """
         params, forcing = self._prepare(params, forcing)
+        forcing = _plain_forcing(forcing)
         if dt_days <= 0 or years <= 0:
             raise BinnInputError(f"years and dt_days must be positive; got years={years}, dt_days={dt_days}")
         out_dtype, params = params.dtype, params.to(SYSTEM_DTYPE)  # as in steady_state

@@ -73,6 +73,15 @@ import: ``BINN.load(path, process_model=MyModel)``. The default ``config()`` ret
 ``nonfinite_hints`` (class attribute, ``tuple[str, ...]``, default ``()``)
     Model-specific likely causes of a NaN or infinite training loss, each a short clause;
     :func:`binn_lite.train.fit` lists them after its generic causes when the loss stops being finite.
+``precompute(forcing, params, varying) -> forcing-like``
+    Training learns a few parameters (``varying``, names); the rest stay at the values in
+    ``params`` ``[n_sites, n_params]``. A model can compute once, for all the training sites of
+    ``forcing``, whatever only the forcing and those fixed values determine, and return an object
+    that follows the forcing protocol (section 4) and stands in for ``forcing``:
+    ``model(theta, cached[index])`` must equal ``model(theta, forcing[index])`` (values, and
+    gradients with respect to the ``varying`` columns) whenever ``theta`` keeps the fixed columns,
+    and raise :class:`~binn_lite.errors.BinnInputError` when it does not. Build it from the forcing
+    and parameters in the training dtype. CLM5: :mod:`binn_lite.clm5_cache`.
 
 A complete model on its own grid
 --------------------------------

@@ -103,6 +103,19 @@ def test_transfer_matrix_columns():
     assert torch.all(respired[:, 1:] > 0)
 
 
+def test_solve_stages_follow_the_carbon_flow_and_mixing():
+    """The staged solve needs every transfer to go to the same or a later stage (CWD -> litter -> SOM)."""
+    from binn_lite.clm5 import _MOBILE, _STAGES, _TRANSFERS, POOLS
+    stage_of = {name: k for k, stage in enumerate(_STAGES) for name in POOLS[stage.compartments]}
+    assert list(stage_of) == list(POOLS)
+    for receiver, donor in _TRANSFERS:
+        assert stage_of[donor] <= stage_of[receiver], (donor, receiver)
+    for k, stage in enumerate(_STAGES):
+        names = POOLS[stage.compartments]
+        assert stage.exchange == any(stage_of[r] == stage_of[d] == k for r, d in _TRANSFERS)
+        assert {bool(_MOBILE[POOLS.index(name)]) for name in names} == {stage.mixing}
+
+
 @pytest.mark.parametrize("alt,bedrock", REGIMES)
 def test_block_solver_matches_dense_solver_values_and_gradients(alt, bedrock):
     forcing = make_forcing(3, alt=alt, bedrock=bedrock)
