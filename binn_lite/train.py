@@ -44,6 +44,15 @@ Everything else
   model's own ``nonfinite_hints`` (:mod:`binn_lite.process`). The BINN then gets back the weights
   it had before ``fit``. The rules and their thresholds: :mod:`binn_lite.divergence`.
 
+Long runs and several processes
+-------------------------------
+* Checkpoints: with ``checkpoint="run/train_state.pt"`` the whole training state is written every
+  ``checkpoint_every`` epochs; calling ``fit`` again the same way resumes from it to the result of
+  an uninterrupted run (:mod:`binn_lite.resume`).
+* Inside a ``torchrun`` process group (:func:`binn_lite.distributed.init`) ``fit`` trains data
+  parallel: ``batch_size`` is the global batch, each process computes its share and the gradients
+  are averaged (:mod:`binn_lite.distributed`). Only process 0 writes checkpoints and shows the bar.
+
 The steps of one run
 --------------------
 :class:`_Trainer` spells :func:`fit` out: prepare the sites (split, normalise, move to the device),
@@ -59,6 +68,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -66,8 +76,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from . import resume
 from .binn import BINN
 from .dataset import positions
+from .distributed import DataParallel
 from .divergence import DivergenceWatch, nonfinite_message, saturated_share
 from .errors import BinnInputError, TrainingDiverged
 from .losses import LOSSES, MaskedLoss
@@ -102,7 +114,8 @@ class FitSettings:
     patience: int = 30
     #: the improvement that counts, in the monitor's unit (NSE or loss)
     min_delta: float = 0.0
-    #: stop, keeping the best weights, once training has run this many seconds (None: no limit)
+    #: stop, keeping the best weights, once this call of fit has run this many seconds (None: no
+    #: limit); with a ``checkpoint``, calling fit again continues the run
     max_seconds: float | None = None
 
     # -- the optimiser --------------------------------------------------------------------------
@@ -152,8 +165,15 @@ class FitSettings:
     #: show a tqdm progress bar with the live loss
     progress: bool = True
 
+    # -- long runs ------------------------------------------------------------------------------
+    #: file of the training state, written every ``checkpoint_every`` epochs and at the end; if it
+    #: exists, fit resumes from it (:mod:`binn_lite.resume`). None: no checkpoints
+    checkpoint: str | None = None
+    #: epochs between two checkpoints
+    checkpoint_every: int = 1
+
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience", "lbfgs_iterations"):
+        for name in ("epochs", "batch_size", "patience", "lbfgs_iterations", "checkpoint_every"):
             value = getattr(self, name)
             if int(value) < 1:
                 raise BinnInputError(f"{name} must be >= 1, got {value}")
@@ -169,6 +189,8 @@ class FitSettings:
             raise BinnInputError(f"num_threads must be >= 1 or None, got {self.num_threads}")
         object.__setattr__(self, "device", torch.device(self.device))
         object.__setattr__(self, "restore_best", bool(self.restore_best))
+        if self.checkpoint is not None:
+            object.__setattr__(self, "checkpoint", str(self.checkpoint))
 
     def learning_rates(self) -> tuple[float, float]:
         """(head, global parameters) learning rates, the defaults filled in."""
@@ -371,6 +393,9 @@ class _Trainer:
         self.train_idx, self.val_idx = _split(dataset, train_idx, val_idx, settings.val_fraction,
                                               np.random.default_rng(settings.seed))
         self.training, self.validation = self.prepare_sites(dataset)
+        self.parallel = DataParallel.current()  # None in a single process
+        if self.parallel is not None:
+            self.parallel.broadcast(self.binn)
         self.objective = MaskedLoss(settings.loss, self.training.y)
         if not bool(torch.isfinite(self.validation.y).any()):
             raise BinnInputError("the validation sites have no finite observation")
@@ -389,10 +414,15 @@ class _Trainer:
         binn.to(device=device, dtype=dtype)
         features = binn.features(dataset).to(device=device, dtype=dtype)
 
+        precompute = getattr(binn.process_model, "precompute", None)  # the contract's section 6
+
         def sites(index: np.ndarray) -> _Sites:
             rows = torch.as_tensor(index, dtype=torch.long)
-            return _Sites(features[rows.to(device)], dataset.forcing[rows].to(device=device, dtype=dtype),
-                          dataset.coords[rows].to(device=device, dtype=dtype),
+            forcing = dataset.forcing[rows].to(device=device, dtype=dtype)
+            if precompute is not None:  # once, what the fixed parameters decide (CLM5: V, B I, scalars)
+                fixed = binn.fixed_values.to(device=device, dtype=dtype).expand(len(rows), -1)
+                forcing = precompute(forcing, fixed, binn.learned + binn.global_names)
+            return _Sites(features[rows.to(device)], forcing, dataset.coords[rows].to(device=device, dtype=dtype),
                           dataset.targets[rows].to(device=device, dtype=dtype))
 
         return sites(self.train_idx), sites(self.val_idx)
@@ -436,6 +466,8 @@ class _Trainer:
         if not bool(torch.isfinite(value)):
             raise self.nonfinite("the training loss", epoch)
         value.backward()
+        if self.parallel is not None:  # the gradient of the whole global batch, on every process
+            value, data_loss = self.parallel.average_gradients(self.trainable, value, data_loss, batch.y)
         if not _gradients_finite(self.trainable):
             raise self.nonfinite("the gradient", epoch)
         return value, data_loss.detach()
@@ -448,7 +480,11 @@ class _Trainer:
         order = None if full_batch else torch.randperm(n, generator=self.generator).to(self.settings.device)
         total, count = 0.0, 0
         for start, stop in _batches(n, batch_size):
-            batch = self.training if full_batch else self.training.take(order[start:stop])
+            if self.parallel is not None:  # this process's share of the global batch
+                rows = torch.arange(start, stop, device=self.settings.device) if full_batch else order[start:stop]
+                batch = self.training.take(self.parallel.shard(rows))
+            else:
+                batch = self.training if full_batch else self.training.take(order[start:stop])
             _, data_loss = self.backward(batch, epoch)
             self.optimiser.step()
             total += float(data_loss) * (stop - start)
@@ -461,8 +497,12 @@ class _Trainer:
         self.binn.train()
         last = [torch.zeros(())]
 
+        batch = self.training
+        if self.parallel is not None:
+            batch = batch.take(self.parallel.shard(torch.arange(len(self.train_idx), device=self.settings.device)))
+
         def closure() -> Tensor:
-            value, last[0] = self.backward(self.training, epoch)
+            value, last[0] = self.backward(batch, epoch)
             return value
 
         self.optimiser.step(closure)
@@ -489,22 +529,33 @@ class _Trainer:
         best = _EarlyStopping(s.monitor, s.min_delta, s.patience)
         watch = DivergenceWatch(self.binn, self.lr, s.dtype, self.default_lr)
         rows: list[dict[str, float]] = []
-        stopped_early = False
+        done, before, stopped_early, finished = 0, 0.0, False, False  # before: seconds of earlier calls
+        if s.checkpoint is not None and Path(s.checkpoint).exists():
+            done, rows, before, finished, stopped_early = resume.restore_state(s.checkpoint, self, best, watch)
+        main = self.parallel is None or self.parallel.is_main
         label = "fit" if s.optimizer == "adamw" else "fit (L-BFGS)"
-        bar = tqdm(range(1, s.epochs + 1), desc=label, unit="epoch", disable=not s.progress, leave=True)
+        bar = tqdm(range(done + 1, s.epochs + 1), desc=label, unit="epoch", disable=not (s.progress and main),
+                   leave=True, initial=done, total=s.epochs)
         try:
-            for epoch in bar:
+            for epoch in [] if finished else bar:
                 train_loss = train_epoch(epoch)
                 val_loss, val_nse, saturated = self.evaluate(epoch)
                 elapsed = time.perf_counter() - self.start_time
                 rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_nse": val_nse,
-                             "time": elapsed})
+                             "time": before + elapsed})
                 watch.update(epoch, train_loss, val_nse, saturated)
                 best.update(epoch, val_loss, val_nse, self.binn)
                 bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val_nse=f"{val_nse:.4f}",
                                 best=best.epoch, refresh=False)
-                if best.out_of_patience or (s.max_seconds is not None and elapsed > s.max_seconds):
-                    stopped_early = epoch < s.epochs
+                out_of_time = s.max_seconds is not None and elapsed > s.max_seconds
+                stop = best.out_of_patience or out_of_time
+                stopped_early = stop and epoch < s.epochs
+                if s.checkpoint is not None and main and (stop or epoch == s.epochs or epoch % s.checkpoint_every == 0):
+                    # a run out of time is not finished: calling fit again continues it
+                    resume.save_state(s.checkpoint, self, epoch, rows, best, watch, before + elapsed,
+                                      finished=best.out_of_patience or epoch == s.epochs,
+                                      stopped_early=stopped_early)
+                if stop:
                     break
         finally:
             bar.close()

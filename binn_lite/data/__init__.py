@@ -16,13 +16,16 @@ One concept per module:
 """
 from .example import EXAMPLE_SETTINGS, example_dir, load_example, regenerate_example
 from .files import read_dataset, save_dataset
+from .netcdf import CLM5_VARIABLES, CLM5History, PredictionWriter, write_clm5_forcing
 from .schema import COVARIATES, LAND_COVER_CLASSES, SCIREN_COVARIATES
 from .simulate import simulate_observations
 from .synthetic import make_synthetic
 from .truth import SCENARIOS, TRUTH_FUNCTIONS, Truth
+from .wosis import WOSIS_COLUMNS, read_profiles
 
 __all__ = [
     "load_example", "example_dir", "regenerate_example", "EXAMPLE_SETTINGS",
     "make_synthetic", "SCENARIOS", "simulate_observations", "Truth", "TRUTH_FUNCTIONS",
     "read_dataset", "save_dataset", "COVARIATES", "SCIREN_COVARIATES", "LAND_COVER_CLASSES",
+    "CLM5History", "CLM5_VARIABLES", "write_clm5_forcing", "PredictionWriter", "read_profiles", "WOSIS_COLUMNS",
 ]
