@@ -75,11 +75,20 @@ def write(path: str | os.PathLike, payload: Mapping[str, Any], overwrite: bool =
     torch.save(dict(payload), buffer)
     data = buffer.getvalue()
     envelope = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(data).hexdigest(), "payload": data}
+    return save_atomically(envelope, path)
+
+
+def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    An interrupted save (a full disk, a killed process) leaves the old file as it was.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(envelope, file)
+            torch.save(obj, file)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -171,6 +171,8 @@ class Forcing:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Forcing":
         """Move to ``device`` and cast the floating-point fields to ``dtype`` (bedrock stays integer)."""
+        if isinstance(device, torch.dtype):  # forcing.to(torch.float32), as with a tensor
+            device, dtype = None, device
         values = {}
         for name in FORCING_FIELDS:
             value = getattr(self, name)

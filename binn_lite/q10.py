@@ -91,6 +91,8 @@ class TemperatureForcing:
         return self._trusted(self.temperature[site_index(index, self.temperature.device)])
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "TemperatureForcing":
+        if isinstance(device, torch.dtype):  # forcing.to(torch.float32), as with a tensor
+            device, dtype = None, device
         return self._trusted(self.temperature.to(device=device, dtype=dtype))
 
     @property

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from .checkpoint import save_atomically
 from .errors import BinnInputError, CheckpointError
 
 if TYPE_CHECKING:  # train imports this module
@@ -80,17 +80,7 @@ def save_state(path: str | os.PathLike, trainer: "_Trainer", epoch: int, rows: l
         "watch": {"first_loss": watch.first_loss, "far_off": watch.far_off,
                   "saturated_nse": list(watch.saturated_nse)},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return save_atomically(state, path)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -35,3 +35,10 @@ def make_forcing(n_sites: int = 4, *, alt: float = 3.0, bedrock: int = 20, seed:
 #: (active-layer depth m, layers above bedrock): bioturbation, permafrost, no active layer,
 #: shallow bedrock, permafrost over bedrock
 REGIMES = [(3.0, 20), (1.0, 20), (0.0, 20), (3.0, 6), (1.5, 9)]
+
+
+def depths_for(n_sites: int) -> torch.Tensor:
+    """Observation depths 5, 20, 50, 100 cm at every site; the first site's last one is NaN padding."""
+    d = torch.tensor([[0.05, 0.2, 0.5, 1.0]], dtype=torch.float64).repeat(n_sites, 1)
+    d[0, -1] = float("nan")
+    return d

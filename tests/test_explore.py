@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from binn_lite import explore  # noqa: E402
 from binn_lite.clm5 import (CLM5, CLM5_PARAMETERS, ZSOI, Forcing, spin_up, system_matrix,  # noqa: E402
                             transfer_matrix)
-from clm5_factory import make_forcing  # noqa: E402
+from clm5_factory import depths_for, make_forcing  # noqa: E402
 
 DEFAULTS = CLM5_PARAMETERS.default
 
@@ -24,12 +24,6 @@ DEFAULTS = CLM5_PARAMETERS.default
 def close_figures():
     yield
     plt.close("all")
-
-
-def depths_for(n_sites: int) -> torch.Tensor:
-    d = torch.tensor([[0.05, 0.2, 0.5, 1.0]], dtype=torch.float64).repeat(n_sites, 1)
-    d[0, -1] = float("nan")  # padding is ignored
-    return d
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,7 +74,8 @@ def test_scalars_turnover_diffusivity_and_input_profile_figures():
     params = DEFAULTS.expand(3, -1)
     fig = explore.plot_scalars_with_depth(params, forcing, ["a", "b", "c"])
     assert len(fig.axes) == 6 and all(len(ax.lines) == 3 for ax in fig.axes)
-    assert fig.axes[-1].get_xscale() == "log" and fig.axes[0].get_ylim()[0] > fig.axes[0].get_ylim()[1]
+    assert {ax.get_xscale() for ax in fig.axes} == {"linear"}  # no log panel beside linear ones
+    assert fig.axes[0].get_ylim()[0] > fig.axes[0].get_ylim()[1]
     depth_line = fig.axes[4].lines[0].get_xdata()
     np.testing.assert_allclose(depth_line, np.exp(-ZSOI.numpy() / DEFAULTS[CLM5_PARAMETERS.index("efolding")].item()))
 
@@ -95,7 +90,7 @@ def test_scalars_turnover_diffusivity_and_input_profile_figures():
     fig = explore.plot_input_profile(DEFAULTS, make_forcing(1), betas=(0.9, 0.99))
     cumulative = fig.axes[1].lines[0].get_xdata()
     assert cumulative[0] == 0.0 and cumulative[-1] == pytest.approx(1.0)
-    assert len(fig.axes[0].lines) == 2
+    assert len(fig.axes[0].lines) == 2 and {ax.get_xscale() for ax in fig.axes} == {"linear"}
     with pytest.raises(ValueError, match="labels"):
         explore.plot_scalars_with_depth(params, forcing, ["only one"])
 

@@ -10,19 +10,13 @@ import torch
 from binn_lite.clm5 import CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL
 from binn_lite.q10 import Q10Respiration, TemperatureForcing
 from binn_lite.sensitivity import _morris_design, jacobian, plot_sensitivity, sensitivity
-from clm5_factory import make_forcing
+from clm5_factory import depths_for, make_forcing
 
 
 @pytest.fixture(autouse=True)
 def close_figures():
     yield
     plt.close("all")
-
-
-def depths_for(n_sites: int) -> torch.Tensor:
-    d = torch.tensor([[0.05, 0.2, 0.5, 1.0]], dtype=torch.float64).repeat(n_sites, 1)
-    d[0, -1] = float("nan")  # padding is ignored
-    return d
 
 
 # ---------------------------------------------------------------------------------------------
