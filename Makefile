@@ -2,6 +2,7 @@
 #
 #   make quickstart   run the quickstart example (outputs in outputs/quickstart)
 #   make test         run the unit tests, the tutorial notebooks and the browser tests
+#   make book         build the course website (book/_build/html) from the executed tutorials
 #
 # Helpers: install, bench, clean.  Every command uses the project's own .venv.
 
@@ -26,11 +27,12 @@ PYTEST_ARGS ?=
 QUICKSTART_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install quickstart test bench clean
+.PHONY: help install quickstart test book bench clean
 
 help:
 	@echo "make quickstart   install, then run the quickstart example (outputs in outputs/quickstart)"
 	@echo "make test         install, then run tests/ and tutorials/*.ipynb"
+	@echo "make book         install the book extra, execute the tutorials, build the website (book/_build/html)"
 	@echo "make install      create $(VENV) and install binn_lite with its test extras"
 	@echo "make bench        run every bench/*.py"
 	@echo "make clean        remove outputs, caches and build files (keeps $(VENV))"
@@ -68,6 +70,19 @@ test: install
 		--ignore-glob='tests/*.ipynb' --ignore-glob='tutorials/*/*.ipynb' $(PYTEST_ARGS)
 	@if [ -x "$(CHROMIUM)" ]; then echo "browser screenshots: outputs/browser-screenshots/ (summary.txt)"; fi
 
+# The course website (Jupyter Book 1.x; sources in book/).  book/build.py executes every
+# tutorial (two at a time, one thread each, in a temporary copy of tutorials/), then runs
+# `jupyter-book build book --warningiserror --keep-going`: any Sphinx warning fails the build.
+# Run it before `make test` to include the site in the browser tests (one screenshot per page).
+BOOK_STAMP := $(VENV)/.binn_lite-book-installed
+
+$(BOOK_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install -e ".[book]"
+	@touch $@
+
+book: install $(BOOK_STAMP)
+	OMP_NUM_THREADS=1 $(PY) book/build.py
+
 bench: install
 	@set -e; found=0; \
 	for script in bench/*.py; do \
@@ -79,5 +94,5 @@ bench: install
 	if [ $$found = 0 ]; then echo "no bench/*.py scripts yet"; fi
 
 clean:
-	rm -rf outputs build dist .pytest_cache *.egg-info
+	rm -rf outputs build dist .pytest_cache *.egg-info book/_build book/tutorials book/api
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print -exec rm -rf {} +

@@ -18,7 +18,7 @@ import torch
 
 from binn_lite.blocksolve import block_tridiagonal_solve, dense_solve
 from binn_lite.clm5 import (CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL, POOL, SYSTEM_DTYPE, Forcing, ZSOI,
-                            _system_blocks, validate_parameters)
+                            system_blocks, validate_parameters)
 
 
 def example_sites(batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, Forcing]:
@@ -42,7 +42,7 @@ def example_sites(batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, Forcing
 
 def example_blocks(batch: int, dtype: torch.dtype):
     """Real CLM5 system blocks for ``batch`` sites with random parameters and a mild climate."""
-    return [t.detach() for t in _system_blocks(*example_sites(batch, dtype))]
+    return [t.detach() for t in system_blocks(*example_sites(batch, dtype))]
 
 
 def best_time_ms(fn, repeats: int) -> float:
@@ -85,7 +85,7 @@ def whole_model_ms_per_site(batch: int, repeats: int) -> tuple[float, float]:
         p = params.clone().requires_grad_(True)
         model.check_params(p)
         validate_parameters(p)
-        pools = block_tridiagonal_solve(*_system_blocks(p.to(SYSTEM_DTYPE), forcing))
+        pools = block_tridiagonal_solve(*system_blocks(p.to(SYSTEM_DTYPE), forcing))
         pools[:, :, som].sum(dim=-1).sum().backward()
 
     def now():

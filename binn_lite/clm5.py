@@ -43,7 +43,7 @@ __all__ = [
     "Forcing", "FORCING_FIELDS", "CLM5", "Trajectory",
     "validate_parameters", "transfer_matrix", "base_turnover", "environmental_scalars",
     "decomposition_rates", "diffusivity", "interface_conductance", "vertical_transport",
-    "input_profile", "input_allocation", "system_matrix", "heterotrophic_respiration",
+    "input_profile", "input_allocation", "system_blocks", "system_matrix", "heterotrophic_respiration",
     "soc_stock", "spin_up", "SPIN_UP_SCHEDULE",
 ]
 
@@ -436,8 +436,10 @@ def _blocks(parts: SystemParts, pools: slice = slice(None)):
     return sub[:, :, None] * mobile, diag, sup[:, :, None] * mobile, parts.inputs[:, :, pools]
 
 
-def _system_blocks(params: torch.Tensor, forcing: Forcing):
-    """Blocks of ``(V - A xi K) X = B I`` for all 7 pools, layer by layer (see :func:`_blocks`)."""
+def system_blocks(params: torch.Tensor, forcing: Forcing):
+    """Blocks of ``(V - A xi K) X = B I`` for all 7 pools, layer by layer: ``lower``, ``upper``
+    [batch, 20, 7], ``diag`` [batch, 20, 7, 7] (day-1) and ``rhs`` = B I [batch, 20, 7] (gC m-3 day-1),
+    for a block-tridiagonal solver (:class:`~binn_lite.blocksolve.BlockTridiagonal`; see :func:`_blocks`)."""
     return _blocks(_system_parts(params, forcing))
 
 
@@ -455,7 +457,7 @@ def _staged_solve(parts: SystemParts) -> torch.Tensor:
 
 def system_matrix(params: torch.Tensor, forcing: Forcing) -> torch.Tensor:
     """The dense steady-state matrix ``V - A xi K`` [batch, 140, 140], layer by layer (for plots)."""
-    lower, diag, upper, _ = _system_blocks(params, forcing)
+    lower, diag, upper, _ = system_blocks(params, forcing)
     return to_dense(lower, diag, upper)
 
 
@@ -635,7 +637,7 @@ class CLM5(ProcessModel):
         if dt_days <= 0 or years <= 0:
             raise BinnInputError(f"years and dt_days must be positive; got years={years}, dt_days={dt_days}")
         out_dtype, params = params.dtype, params.to(SYSTEM_DTYPE)  # as in steady_state
-        lower, diag, upper, rhs = _system_blocks(params, forcing)
+        lower, diag, upper, rhs = system_blocks(params, forcing)
         eye = torch.eye(N_POOLS, dtype=params.dtype, device=params.device)
         factors = BlockTridiagonal(lower, diag + eye / dt_days, upper)
         batch = params.shape[0]

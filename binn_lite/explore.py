@@ -168,7 +168,7 @@ def plot_matrix(matrix, labels: Sequence[str] | None = None, title: str = "", un
     Parameters
     ----------
     matrix : [n, n] tensor or array.
-    labels : row/column labels (default 1..n).
+    labels : row/column labels (default 0..n-1: Python's indices, e.g. layer 0 is the top layer).
     unit : text for the colour bar (``"day$^{-1}$"``, ``"-"``).
     scale : ``"linear"`` (blue negative, red positive, white zero) or ``"symlog"`` (for entries spanning
         orders of magnitude, e.g. ``V``: linear within 1e-3 of the largest magnitude).
@@ -188,9 +188,12 @@ def plot_matrix(matrix, labels: Sequence[str] | None = None, title: str = "", un
     else:
         raise BinnInputError(f"scale must be 'linear' or 'symlog'; got {scale!r}")
     image = ax.imshow(m, cmap="RdBu_r", norm=norm)
-    fig.colorbar(image, ax=ax, label=unit, shrink=0.85)
+    bar = fig.colorbar(image, ax=ax, label=unit, shrink=0.85)
+    if scale == "symlog":  # decades only, none inside the linear band around 0 (their labels would overlap)
+        decades = 10.0 ** np.arange(np.ceil(np.log10(10 * norm.linthresh)), np.floor(np.log10(vmax)) + 1)
+        bar.set_ticks(np.concatenate([-decades[::-1], [0.0], decades]))
     ticks = np.arange(n)
-    names = list(labels) if labels is not None else [str(i + 1) for i in ticks]
+    names = list(labels) if labels is not None else [str(i) for i in ticks]
     step = 1 if n <= 10 else 2
     ax.set_xticks(ticks[::step], names[::step], rotation=90 if n <= 10 else 0)
     ax.set_yticks(ticks[::step], names[::step])
@@ -233,24 +236,27 @@ def plot_turnover(params, xi_k=None, labels: Sequence[str] | None = None) -> Fig
     """Turnover times of the 7 pools (years, log scale): base ``tau_p = 1 / (365 k_p)``.
 
     With ``xi_k`` (effective rates [7] or [n, 7] in day-1, e.g. :func:`~binn_lite.clm5.decomposition_rates`
-    of one layer) the effective turnover ``1 / (365 xi k)`` is drawn next to the base value.
+    of one layer) the effective turnover ``1 / (365 xi k)`` is drawn next to the base value. The
+    base values are those of ``params`` (its first row): with ``labels``, the first label names them.
     """
     params = torch.as_tensor(params, dtype=torch.float64).reshape(-1, len(CLM5_PARAMETERS))[:1]
     tau = 1.0 / (DAYS_PER_YEAR * _numpy(base_turnover(params)[0]))
-    fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(9.5, 3.6), constrained_layout=True)  # room for the legend beside
     x = np.arange(N_POOLS)
     series = [("base (K only)", tau)]
     if xi_k is not None:
         rates = np.atleast_2d(_numpy(xi_k))
         names = _labels(labels, rates.shape[0])
-        series += [(name, 1.0 / (DAYS_PER_YEAR * r)) for name, r in zip(names, rates)]
+        if labels is not None:
+            series = [(f"base (K only) of the {names[0]}", tau)]
+        series += [(f"{name} (ξ K)", 1.0 / (DAYS_PER_YEAR * r)) for name, r in zip(names, rates)]
     width = 0.8 / len(series)
     for k, (name, values) in enumerate(series):
         ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=name, color=_COLORS[k % len(_COLORS)])
     ax.set_yscale("log")
     ax.set_xticks(x, POOL_LABELS)
     ax.set(ylabel="turnover time (years)", title="turnover time 1 / (365 k) of each pool")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     return fig
 
 
@@ -261,8 +267,7 @@ def plot_scalars_with_depth(params, forcing: Forcing, labels: Sequence[str] | No
     Panels: ``xi_T = Q10^((T - 298.15)/10)``, ``xi_W = min(1, w w_scaling)``, ``xi_O``, ``xi_N``,
     ``xi_depth = exp(-z / efolding)`` and their product for the SOM pools,
     ``mean_months(xi_T xi_W xi_O) xi_depth`` (the factor that multiplies ``k_p`` in
-    :func:`~binn_lite.clm5.decomposition_rates`). All dimensionless; the x axis of the product is
-    logarithmic.
+    :func:`~binn_lite.clm5.decomposition_rates`). All dimensionless, all on linear axes.
     """
     params = _params_for(params, forcing)
     labels = _labels(labels, len(forcing))
@@ -283,7 +288,6 @@ def plot_scalars_with_depth(params, forcing: Forcing, labels: Sequence[str] | No
             ax.plot(v[i], z, "o-", ms=3, color=_COLORS[i % len(_COLORS)], label=label)
         ax.set(title=title, xlabel="scalar (-)")
         _depth_axis(ax, max_depth, label=ax is axes[0])
-    axes[-1].set_xscale("log")
     axes[0].legend(fontsize=8)
     return fig
 
@@ -334,8 +338,7 @@ def plot_input_profile(params, forcing: Forcing, betas: Sequence[float] = (0.9, 
         color = _COLORS[k % len(_COLORS)]
         axes[0].plot(f / _numpy(DZ), z, "o-", ms=3, color=color, label=f"β = {beta:g}")
         axes[1].plot(np.concatenate([[0.0], np.cumsum(f)]), np.concatenate([[0.0], zb]), "o-", ms=3, color=color)
-    axes[0].set_xscale("log")
-    axes[0].set_xlim(1e-3, None)
+    axes[0].set_xlim(0, None)  # linear, like the cumulative panel beside it
     axes[0].set(xlabel="input density f / dz (m$^{-1}$)", title="share of the input per metre")
     axes[1].axvline(0.5, color="grey", ls=":", lw=1)
     axes[1].set(xlabel="cumulative fraction of input (-)", title="input entering above depth z", xlim=(0, 1))
@@ -402,7 +405,7 @@ def plot_pools_profile(pools: torch.Tensor, labels: Sequence[str] | None = None,
         ax.set(xscale="log", xlabel="carbon (gC m$^{-3}$)", title=label)
         ax.set_xlim(left=max(1.0, float(p[:, :, z <= max_depth].min()) / 2))
         _depth_axis(ax, max_depth, label=ax is axes[0, 0])
-    axes[0, -1].legend(fontsize=8, loc="lower left")
+    axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the panels
     return fig
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import LogFormatterSciNotation
 
 from .errors import BinnInputError
 from .metrics import nse, r2
@@ -112,13 +112,16 @@ def plot_profiles(depth: Any, observed: Any, predicted: Any, labels: Sequence[st
                   unit: str = "gC m$^{-3}$") -> Figure:
     """Observed (points) and predicted profiles for a few sites, one panel each.
 
-    SOC is drawn on a log axis when a panel spans more than a decade, else on a linear one.
+    SOC is drawn on a log axis in every panel when any panel spans more than a decade, else on linear
+    axes (one scale for the whole figure); the legend sits beside the panels, off the data.
 
     ``depth``, ``observed``, ``predicted``: ``[n, n_obs]`` for the chosen sites (m, SOC).
     ``model_depth`` [20] and ``model_values`` [n, 20] optionally draw the model's node profile.
     """
     depth, observed, predicted = _numpy(depth), _numpy(observed), _numpy(predicted)
     n = len(labels)
+    values = np.concatenate([observed[np.isfinite(depth)], predicted[np.isfinite(depth)]])
+    log_axis = bool(np.nanmax(values) > 10 * np.nanmin(values))
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 4.2), sharey=True, constrained_layout=True, squeeze=False)
     for i, ax in enumerate(axes[0]):
         keep = np.isfinite(depth[i])
@@ -128,14 +131,15 @@ def plot_profiles(depth: Any, observed: Any, predicted: Any, labels: Sequence[st
             ax.plot(_numpy(model_values)[i][shown], nodes[shown], color="tab:blue", lw=1.5, label="model (nodes)")
         ax.plot(predicted[i][keep], depth[i][keep], "x", color="tab:blue", label="predicted")
         ax.plot(observed[i][keep], depth[i][keep], "o", mfc="none", color="k", label="observed")
-        shown = np.concatenate([observed[i][keep], predicted[i][keep]])
-        spans_a_decade = np.nanmax(shown) > 10 * np.nanmin(shown)
-        ax.set(title=str(labels[i]), xlabel=f"SOC ({unit})", xscale="log" if spans_a_decade else "linear")
-        if spans_a_decade:
-            ax.xaxis.set_minor_formatter(NullFormatter())  # no overlapping minor labels
+        ax.set(title=str(labels[i]), xlabel=f"SOC ({unit})", xscale="log" if log_axis else "linear")
+        if log_axis:
+            # a panel spanning less than a decade labels some minor ticks (matplotlib picks few enough
+            # not to overlap once rotated); wider panels label the decades only
+            ax.xaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
+            ax.tick_params(axis="x", which="both", labelrotation=45, labelsize=7)
     axes[0, 0].set_ylabel("depth (m)")
     axes[0, 0].invert_yaxis()
-    axes[0, 0].legend(loc="lower left", fontsize=8)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     return fig
 
 

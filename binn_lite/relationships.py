@@ -299,18 +299,27 @@ def plot_edge_curves(
     parameters: Sequence[str] | None = None,
     sharey: bool = True,
     title: str | None = None,
+    truth_units: str = "same",
+    xlabel: str = "covariate (z-score)",
 ) -> Figure:
     """Grid of curves: one row per covariate, one column per parameter.
 
     ``curves`` from :func:`~binn_lite.interpret.kan_edge_functions` or
-    :func:`~binn_lite.partial_dependence.partial_dependence_curves`, drawn in their own units;
-    with ``sharey`` all panels share one y axis, so weak edges look flat.
-    ``truth`` maps ``(covariate, parameter)`` to a prescribed function of x, drawn dashed on a
-    shaded panel. Prescribed and learned curves have different units, so each truth curve is
-    standardised and then drawn with the mean of its learned curve and the largest standard
-    deviation among all learned curves in the figure: shapes compare, and a learned curve that
-    missed a true relationship stays visibly flat. Returns the Figure.
+    :func:`~binn_lite.partial_dependence.partial_dependence_curves`, drawn in their own units
+    against the covariate (``xlabel``: the heads see z-scores); with ``sharey`` all panels share one
+    y axis, so weak edges look flat. ``truth`` maps ``(covariate, parameter)`` to a prescribed
+    function of x, drawn dashed on a shaded panel, shifted to the mean of its learned curve (edges
+    and partial-dependence curves are defined up to a constant):
+
+    * ``truth_units="same"`` (default): the truth is in the curves' units (e.g. both in fractions
+      of the parameter's range) and keeps its own height, so heights compare too;
+    * ``"shape"``: the units differ, so each truth curve is standardised and drawn with the largest
+      standard deviation among the learned curves: shapes compare, heights do not.
+
+    Returns the Figure.
     """
+    if truth_units not in ("same", "shape"):
+        raise BinnInputError(f"truth_units must be 'same' or 'shape', got {truth_units!r}")
     check_curves(curves)
     covariates = list(dict.fromkeys(curves["covariate"])) if covariates is None else list(covariates)
     parameters = list(dict.fromkeys(curves["parameter"])) if parameters is None else list(parameters)
@@ -326,8 +335,12 @@ def plot_edge_curves(
             ax.plot(x, y, color="C0", lw=1.5, label="learned")
             if truth and (cov, par) in truth:
                 t = np.asarray(truth[(cov, par)](x), dtype=float)
-                t = (t - t.mean()) / t.std() if t.std() > 0 else t - t.mean()
-                ax.plot(x, y.mean() + spread * t, color="C3", lw=1.2, ls="--", label="truth (rescaled)")
+                if truth_units == "shape":
+                    t = spread * ((t - t.mean()) / t.std() if t.std() > 0 else t - t.mean())
+                    label = "truth (shape only, rescaled)"
+                else:
+                    t, label = t - t.mean(), "truth"
+                ax.plot(x, y.mean() + t, color="C3", lw=1.2, ls="--", label=label)
                 ax.set_facecolor("#fff4f0")
             ax.tick_params(labelsize=7)
             if r == 0:
@@ -342,6 +355,8 @@ def plot_edge_curves(
                     handles.append(handle)
                     labels.append(label)
         fig.legend(handles, labels, loc="outside upper right", fontsize=8)
+    if xlabel:
+        fig.supxlabel(xlabel, fontsize=9)
     if title:
         fig.suptitle(title)
     return fig

@@ -53,19 +53,27 @@ def test_every_checker_waits_for_an_answer(importance, curves, capsys):
 
 def test_top_driver(importance, capsys):
     assert ki.top_driver(importance, "tau_s3") == "ph"
-    assert check.check_top_driver(importance["tau_s3"].idxmax(), importance, "tau_s3") is True
+    top = importance["tau_s3"].idxmax()
+    assert check.check_top_driver((top, importance["tau_s3"].max()), importance, "tau_s3") is True
     assert "✅" in said(capsys)
-    assert check.check_top_driver("cec", importance, "tau_s3") is False
-    assert "number 2" in said(capsys)
-    assert check.check_top_driver("fs1s3", importance, "tau_s3") is False
+    assert check.check_top_driver((top, 2 * importance["tau_s3"].max() + 1), importance, "tau_s3") is False
+    assert "right covariate" in said(capsys)
+    assert check.check_top_driver(("cec", importance.loc["cec", "tau_s3"]), importance, "tau_s3") is False
+    assert "another covariate's is larger" in said(capsys)
+    assert check.check_top_driver(("cec", 123.0), importance, "tau_s3") is False  # a guess reveals no rank
+    text = said(capsys)
+    assert "number 2" not in text and "largest value" in text
+    assert check.check_top_driver(("fs1s3", 0.1), importance, "tau_s3") is False
     assert "parameter" in said(capsys)
-    assert check.check_top_driver("sand", importance, "tau_s3") is False
+    assert check.check_top_driver(("sand", 0.1), importance, "tau_s3") is False
     assert "not a covariate" in said(capsys)
+    assert check.check_top_driver(top, importance, "tau_s3") is False
+    assert "give a pair" in said(capsys)
     assert check.check_top_driver(3, importance, "tau_s3") is False
     # the checker follows the matrix it is given
-    assert check.check_top_driver("clay", importance, "fs1s3") is True
+    assert check.check_top_driver(("clay", importance.loc["clay", "fs1s3"]), importance, "fs1s3") is True
     with pytest.raises(ValueError, match="w_scaling"):
-        check.check_top_driver("clay", importance, "w_scaling")
+        check.check_top_driver(("clay", 0.1), importance, "w_scaling")
 
 
 def test_edge_effect(curves, capsys):

@@ -96,16 +96,25 @@ def test_soc_at_1m(forcing, capsys):
     assert changes["efolding"] < 0 and changes["w_scaling"] < 0  # faster decomposition at depth: less SOC
     assert changes["tau_s3"] > 0 and changes["fs1s3"] > 0
     best = max(changes, key=changes.get)
-    assert check.check_soc_at_1m(best, PARAMS, forcing) is True
+    percent = 100 * changes[best]
+    assert check.check_soc_at_1m((best, percent), PARAMS, forcing) is True
     assert "✅" in said(capsys)
-    other_positive = "fs1s3" if best == "tau_s3" else "tau_s3"
-    assert check.check_soc_at_1m(other_positive, PARAMS, forcing) is False
-    assert "another parameter does more" in said(capsys)
-    assert check.check_soc_at_1m("w_scaling", PARAMS, forcing) is False
-    assert "LOWERS" in said(capsys)
-    assert check.check_soc_at_1m("bio", PARAMS, forcing) is False
-    assert check.check_soc_at_1m(3, PARAMS, forcing) is False
-    assert "name as text" in said(capsys)
+    assert check.check_soc_at_1m((best, percent / 100), PARAMS, forcing) is False
+    assert "per cent" in said(capsys)
+    assert check.check_soc_at_1m((best, percent + 5), PARAMS, forcing) is False
+    assert "right parameter, but not the right change" in said(capsys)
+    other = "fs1s3" if best == "tau_s3" else "tau_s3"
+    assert check.check_soc_at_1m((other, 100 * changes[other]), PARAMS, forcing) is False
+    assert "another candidate raises SOC at 1 m more" in said(capsys)
+    # a wrong guess reveals no candidate's effect
+    assert check.check_soc_at_1m(("w_scaling", 1.0), PARAMS, forcing) is False
+    text = said(capsys)
+    assert "%" not in text and "is not the one" in text
+    assert check.check_soc_at_1m(("bio", 1.0), PARAMS, forcing) is False
+    assert check.check_soc_at_1m(best, PARAMS, forcing) is False
+    assert "give a pair" in said(capsys)
+    assert check.check_soc_at_1m((3, 1.0), PARAMS, forcing) is False
+    assert "as text" in said(capsys)
 
 
 def test_checkers_need_one_site(capsys):

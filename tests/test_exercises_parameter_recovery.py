@@ -145,12 +145,19 @@ def test_least_constrained(posterior, capsys):
     ratio = pr.posterior_shrinkage(sd, table)
     assert ratio.idxmax() == "tau_s3" and math.isclose(ratio["tau_s3"], 0.75)
     assert math.isclose(pr.prior_sd(table)["tau_s3"], 380 / math.sqrt(12))
-    assert check.check_least_constrained("tau_s3", sd, table) is True
+    assert check.check_least_constrained(("tau_s3", 0.75), sd, table) is True
     assert "✅" in said(capsys)
-    assert check.check_least_constrained("fs1s3", sd, table) is False
-    assert "BEST constrained" in said(capsys)
-    assert check.check_least_constrained("beta", sd, table) is False
+    assert check.check_least_constrained(("tau_s3", 0.5), sd, table) is False
+    assert "right parameter, but not its ratio" in said(capsys)
+    assert check.check_least_constrained(("fs1s3", ratio["fs1s3"]), sd, table) is False
+    assert "another parameter's is larger" in said(capsys)
+    assert check.check_least_constrained(("fs1s3", 0.9), sd, table) is False  # a guess reveals no ratio
+    text = said(capsys)
+    assert "0.75" not in text and "largest mean ratio" in text
+    assert check.check_least_constrained(("beta", 0.5), sd, table) is False
     assert "not sampled" in said(capsys)
+    assert check.check_least_constrained("tau_s3", sd, table) is False
+    assert "give a pair" in said(capsys)
     assert check.check_least_constrained(3, sd, table) is False
 
 
@@ -160,6 +167,6 @@ def test_least_constrained_catches_raw_standard_deviations(capsys):
     ratio = pd.DataFrame({"efolding": [0.9], "tau_s3": [0.5], "fs1s3": [0.4], "w_scaling": [0.6]}, index=SITES[:1])
     sd = ratio * prior  # raw sd largest for tau_s3 (years), ratio largest for efolding
     assert sd.mean().idxmax() == "tau_s3"
-    assert check.check_least_constrained("efolding", sd, table) is True
-    assert check.check_least_constrained("tau_s3", sd, table) is False
+    assert check.check_least_constrained(("efolding", 0.9), sd, table) is True
+    assert check.check_least_constrained(("tau_s3", 0.5), sd, table) is False
     assert "different units" in said(capsys)

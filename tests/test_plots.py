@@ -66,5 +66,9 @@ def test_profiles_and_map_draw_one_panel_per_site():
     fig = plot_profiles(depth, soc, soc * 1.1, ["site 1", "site 2"])
     assert [ax.get_title() for ax in fig.axes] == ["site 1", "site 2"]
     assert fig.axes[0].yaxis_inverted()
+    assert [ax.get_xscale() for ax in fig.axes] == ["linear", "linear"]  # neither spans a decade
+    wide = plot_profiles(depth, np.array([[2e4, 1e3], [1e4, 9e3]]), soc, ["site 1", "site 2"])
+    assert [ax.get_xscale() for ax in wide.axes] == ["log", "log"]  # one scale for the whole figure
+    assert len(wide.legends) == 1 and wide.axes[0].get_legend() is None  # beside the panels
     fig = plot_site_map([-100, -90], [40, 35], [1.0, 2.0], title="map")
     assert fig.axes[0].get_title() == "map" and fig.axes[0].get_xlim() == (-125.0, -66.5)

@@ -99,6 +99,14 @@ def test_plots_return_figures_and_write_nothing(tmp_path, monkeypatch):
     fig = plot_edge_curves(toy_curves(), truth={("driver", "p"): lambda x: x**2})
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 1
+    truth_line = fig.axes[0].lines[1]
+    x, y = truth_line.get_data()
+    assert np.ptp(y) == pytest.approx(np.ptp(x ** 2)) and truth_line.get_label() == "truth"  # its own height
+    assert fig.get_supxlabel() == "covariate (z-score)"
+    shape = plot_edge_curves(toy_curves(), truth={("driver", "p"): lambda x: x**2}, truth_units="shape")
+    assert shape.axes[0].lines[1].get_label().startswith("truth (shape only")
+    with pytest.raises(ValueError, match="truth_units"):
+        plot_edge_curves(toy_curves(), truth={("driver", "p"): lambda x: x**2}, truth_units="metres")
     assert list(tmp_path.iterdir()) == []
     assert plt.fignum_exists(fig.number)  # drawn through pyplot, left open for the caller
     plt.close("all")

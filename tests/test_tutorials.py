@@ -2,7 +2,8 @@
 
 The notebooks themselves run under nbval (``make test`` collects ``tutorials/*.ipynb``) and in a
 real browser (``tests/browser``). Here each notebook with exercises is also executed with the
-solutions from ``tutorials/solutions/<stem>.py`` filled in, and every checker must say it is right.
+solutions of the installed package (``binn_lite/exercises/solutions/<stem>.py``, read by
+:mod:`binn_lite.exercises.hints`) filled in, and every checker must say it is right.
 """
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import nbformat
 import pytest
 
 from binn_lite import _repo
+from binn_lite.exercises.hints import solution_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = ROOT / "tutorials"
 SERIES = ["00_quickstart", "01_matrix_model", "02_binn_training", "03_parameter_recovery",
-          "04_kan_interpretation", "05_your_own_process_model"]
+          "04_kan_interpretation", "05_your_own_process_model", "06_uncertainty_and_projections"]
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 EXERCISE_TAG = re.compile(r"^exercise-(\d+)$")
-SECTION = re.compile(r"^# %% (exercise-\d+)\s*$", re.MULTILINE)
 
 
 def load(path: Path) -> nbformat.NotebookNode:
@@ -37,12 +38,6 @@ def exercise_cells(notebook) -> dict[str, nbformat.NotebookNode]:
                 assert tag not in cells, f"tag {tag} used twice"
                 cells[tag] = cell
     return cells
-
-
-def solution_sections(stem: str) -> dict[str, str]:
-    text = (TUTORIALS / "solutions" / f"{stem}.py").read_text()
-    parts = SECTION.split(text)
-    return {tag: body.strip() + "\n" for tag, body in zip(parts[1::2], parts[2::2])}
 
 
 def test_the_whole_series_is_there():
@@ -95,8 +90,10 @@ def test_exercises_have_checkers_and_solutions(path):
     cells = exercise_cells(load(path))
     assert 2 <= len(cells) <= 4, f"{len(cells)} exercises"
     assert sorted(cells) == [f"exercise-{k}" for k in range(1, len(cells) + 1)]
-    solutions = solution_sections(path.stem)
+    sections = solution_sections(path.stem)
+    solutions = {tag: code for tag, code in sections.items() if tag.startswith("exercise-")}
     assert sorted(solutions) == sorted(cells), "one solution section per exercise"
+    assert sorted(tag for tag in sections if tag.startswith("hint-")) == [f"hint-{k}" for k in range(1, len(cells) + 1)]
     for tag, cell in cells.items():
         assert "check." in cell.source and "..." in cell.source, f"{tag}: placeholder and checker call"
         assert re.search(r"check\.\w+\(", solutions[tag]), f"{tag}: the solution calls the checker"

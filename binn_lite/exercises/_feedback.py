@@ -55,3 +55,20 @@ def number(answer: Any, what: str, nan_hint: str = "") -> float | None:
         wrong(f"{what} is {value}; it should be a finite number{nan_hint if math.isnan(value) else ''}")
         return None
     return value
+
+
+def name_and_value(answer: Any, name: str, value: str, example: str) -> tuple[str, float] | None:
+    """A choice answered as a pair ``(name, value)``: the name as text and one finite number.
+
+    Asking for the value that decides the choice keeps a choice from being guessed. ``None``
+    (after a hint that quotes ``example``, e.g. ``"('clay', 0.12)"``) when the answer is not such a pair.
+    """
+    if isinstance(answer, (str, bytes)) or not hasattr(answer, "__len__") or len(answer) != 2:
+        wrong(f"give a pair ({name}, {value}), e.g. {example}; got {answer!r}")
+        return None
+    label, number_part = answer
+    if not isinstance(label, str):
+        wrong(f"the first element of the pair is the {name} as text; got {label!r}")
+        return None
+    parsed = number(number_part, f"the {value}")
+    return None if parsed is None else (label, parsed)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..parameters import ParameterTable
-from ._feedback import correct, number, unanswered, wrong
+from ._feedback import correct, name_and_value, number, unanswered, wrong
 
 __all__ = ["top_driver", "edge_effect_physical", "retrieval_hits", "most_confounded_covariate",
            "check_top_driver", "check_edge_effect", "check_retrieval_hits", "check_confounder"]
@@ -40,27 +40,40 @@ def top_driver(importance: pd.DataFrame, parameter: str) -> str:
 
 
 def check_top_driver(answer, importance: pd.DataFrame, parameter: str = "tau_s3") -> bool | None:
-    """Exercise 1 (★☆☆): the name of the most important covariate of ``parameter``.
+    """Exercise 1 (★☆☆): the most important covariate of ``parameter`` and its importance:
+    ``(covariate, importance)``, the importance within 2 % (or 0.001).
 
-    ``importance`` is the matrix the learner read (index covariates, columns parameters).
+    ``importance`` is the matrix the learner read (index covariates, columns parameters). A wrong
+    name is answered without revealing the ranking, so guessing names teaches nothing.
     """
     if unanswered(answer):
         return None
     importance = _importance(importance, parameter)
-    if not isinstance(answer, str):
-        return wrong(f"answer with the covariate's name as text, e.g. '{importance.index[0]}'; got {answer!r}")
+    pair = name_and_value(answer, "covariate name", "its importance", "('sand', 0.05)")
+    if pair is None:
+        return False
+    name, value = pair
+    if name in importance.columns:
+        return wrong(f"{name!r} is a parameter (a column); the answer is a covariate (a row name).")
+    if name not in importance.index:
+        return wrong(f"{name!r} is not a covariate of the matrix; rows are: {', '.join(map(str, importance.index))}.")
     right = top_driver(importance, parameter)
     column = importance[parameter]
-    if answer == right:
+    close = lambda x: abs(value - float(x)) <= max(0.001, 0.02 * abs(float(x)))  # noqa: E731
+    if name != right:
+        if close(column[name]):
+            return wrong(f"that is {name}'s importance for {parameter}, but another covariate's is larger.")
+        return wrong(f"find the largest value in the {parameter!r} column (e.g. importance[{parameter!r}].idxmax() "
+                     f"and importance[{parameter!r}].max()).")
+    if close(column[right]):
         share = float(column.max() / column.sum()) if column.sum() > 0 else float("nan")
-        return correct(f"{right} has the largest importance for {parameter} ({share:.0%} of the column's total).")
-    if answer in importance.columns:
-        return wrong(f"{answer!r} is a parameter (a column); the answer is a covariate (a row name).")
-    if answer not in importance.index:
-        return wrong(f"{answer!r} is not a covariate of the matrix; rows are: {', '.join(map(str, importance.index))}.")
-    rank = int((column > column[answer]).sum()) + 1
-    return wrong(f"{answer} is number {rank} for {parameter}; find the largest value in the {parameter!r} column "
-                 f"(e.g. importance[{parameter!r}].idxmax()).")
+        return correct(f"{right} has the largest importance for {parameter}, {float(column[right]):.3g} "
+                       f"({share:.0%} of the column's total).")
+    row = importance.loc[right]
+    if close(row.max()) and str(row.idxmax()) != parameter:
+        return wrong(f"right covariate; that value is from another column: read the {parameter!r} column.")
+    return wrong(f"right covariate; now read its value in the {parameter!r} column "
+                 f"(importance.loc[{right!r}, {parameter!r}]).")
 
 
 # ---------------------------------------------------------------------------------------------

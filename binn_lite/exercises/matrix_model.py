@@ -12,7 +12,7 @@ import torch
 
 from ..clm5 import (CLM5, CLM5_PARAMETERS, DAYS_PER_YEAR, DZ, MOST_INFLUENTIAL, POOLS, ZISOI, Forcing,
                     decomposition_rates, heterotrophic_respiration)
-from ._feedback import correct, number, unanswered, wrong
+from ._feedback import correct, name_and_value, number, unanswered, wrong
 
 __all__ = ["check_som3_turnover", "check_input_equals_respiration", "check_half_input_depth",
            "check_soc_at_1m"]
@@ -175,23 +175,35 @@ def soc_change_at_depth(params, forcing: Forcing, candidates: Sequence[str] = MO
 
 def check_soc_at_1m(answer, params, forcing: Forcing, candidates: Sequence[str] = MOST_INFLUENTIAL,
                     step: float = 0.1) -> bool | None:
-    """Exercise 4 (★★★): which candidate, raised by ``step`` in unit value, raises SOC at 1 m most.
+    """Exercise 4 (★★★): which candidate, raised by ``step`` in unit value, raises SOC at 1 m most,
+    and by how much.
 
-    ``answer`` is a parameter name. The checker runs the model for every candidate.
+    ``answer`` is a pair ``(name, change in %)``; the change is right within 0.5 percentage points
+    (or 5 % of it). The checker runs the model for every candidate. A wrong name is answered
+    without any candidate's effect, so guessing names teaches nothing.
     """
     if unanswered(answer):
         return None
-    if not isinstance(answer, str):
-        return wrong(f"answer with the parameter's name as text, e.g. 'tau_s3'; got {answer!r}")
-    changes = soc_change_at_depth(params, forcing, candidates, step)
-    summary = ", ".join(f"{n} {100 * c:+.1f} %" for n, c in sorted(changes.items(), key=lambda kv: -kv[1]))
+    pair = name_and_value(answer, "parameter name", "change of SOC at 1 m in %", "('tau_cwd', 12.3)")
+    if pair is None:
+        return False
+    name, percent = pair
+    if name not in candidates:
+        return wrong(f"{name!r} is not one of the candidates {list(candidates)}.")
+    changes = {n: 100 * c for n, c in soc_change_at_depth(params, forcing, candidates, step).items()}  # %
     best = max(changes, key=changes.get)
-    if answer not in changes:
-        return wrong(f"{answer!r} is not one of the candidates {list(candidates)}.")
-    if answer == best:
+    close = lambda a, b: abs(a - b) <= max(0.5, 0.05 * abs(b))  # noqa: E731
+    if name != best:
+        if close(percent, changes[name]):
+            return wrong(f"that is the right change for {name}, but another candidate raises SOC at 1 m more: "
+                         "compute all four and compare.")
+        return wrong(f"{name} is not the one that raises SOC at 1 m the most. For each candidate: raise its unit "
+                     "value by 0.1 (CLM5_PARAMETERS.to_unit / to_physical), run the model, read SOC at 1 m "
+                     "(model.observe) and compare with the unchanged profile.")
+    if close(percent, changes[best]):
+        summary = ", ".join(f"{n} {c:+.1f} %" for n, c in sorted(changes.items(), key=lambda kv: -kv[1]))
         return correct(f"SOC at 1 m changes by {summary}.")
-    if changes[answer] < 0:
-        return wrong(f"raising {answer} LOWERS SOC at 1 m ({100 * changes[answer]:+.1f} %): it speeds up "
-                     "decomposition. Compute all four changes with the model and compare.")
-    return wrong(f"{answer} raises SOC at 1 m by {100 * changes[answer]:+.1f} %, but another parameter does more; "
-                 "compute all four with the model (CLM5_PARAMETERS.to_unit / to_physical, model.observe at 1 m).")
+    if close(100 * percent, changes[best]):
+        return wrong("right parameter; that change looks like a fraction: give it in per cent (x 100).")
+    return wrong(f"right parameter, but not the right change: compute 100 (SOC_after / SOC_before - 1) at 1 m, "
+                 "with the unit value raised by 0.1 (capped at 1).")

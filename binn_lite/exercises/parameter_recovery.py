@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..metrics import pearson_r, r2
 from ..parameters import ParameterTable
-from ._feedback import correct, number, unanswered, wrong
+from ._feedback import correct, name_and_value, number, unanswered, wrong
 
 __all__ = ["weakest_direction", "prior_sd", "posterior_shrinkage",
            "check_recovery_r2", "check_r2_by_hand", "check_weak_direction", "check_least_constrained"]
@@ -188,27 +188,38 @@ def posterior_shrinkage(posterior_sd: pd.DataFrame, table: ParameterTable) -> pd
 
 
 def check_least_constrained(answer: Any, posterior_sd: pd.DataFrame, table: ParameterTable) -> bool | None:
-    """Exercise 4 (★★☆): the parameter whose posterior is widest *relative to its prior*.
+    """Exercise 4 (★★☆): the parameter whose posterior is widest *relative to its prior*, and that
+    ratio: ``(name, mean posterior sd / prior sd)``, the ratio within 0.02.
 
     ``posterior_sd``: ``MCMCResult.posterior_sd()`` (physical units); ``table``: ``MCMCResult.table``.
+    A wrong name is answered without the ratios, so guessing names teaches nothing.
     """
     if unanswered(answer):
         return None
     ratio = posterior_shrinkage(posterior_sd, table)
+    pair = name_and_value(answer, "parameter name", "mean ratio posterior sd / prior sd", "('beta', 0.5)")
+    if pair is None:
+        return False
+    name, value = pair
+    if name not in ratio.index:
+        return wrong(f"{name!r} was not sampled; the MCMC sampled {', '.join(ratio.index)}.")
     right = str(ratio.idxmax())
-    if not isinstance(answer, str):
-        return wrong(f"answer with the parameter's name as text, e.g. {list(ratio.index)[0]!r}; got {answer!r}")
-    if answer not in ratio.index:
-        return wrong(f"{answer!r} was not sampled; the MCMC sampled {', '.join(ratio.index)}.")
-    summary = ", ".join(f"{name} {value:.2f}" for name, value in ratio.items())
-    if answer == right:
+    close = lambda x: abs(value - float(x)) <= 0.02  # noqa: E731
+    if name == right and close(ratio[right]):
+        summary = ", ".join(f"{n} {v:.2f}" for n, v in ratio.items())
         return correct(f"posterior sd / prior sd, mean over the sites: {summary}. {right} is closest to 1: "
                        "its profiles say least about it.")
-    raw = str(posterior_sd.mean(axis=0).idxmax())
-    if answer == raw:
+    raw = posterior_sd.mean(axis=0)
+    if name == str(raw.idxmax()) and name != right:
         return wrong("the raw standard deviations have different units (years, metres, ...); divide each by its "
                      "prior sd, (high - low) / sqrt(12), before comparing.")
-    if answer == str(ratio.idxmin()):
-        return wrong(f"{answer} is the BEST constrained (smallest ratio); you want the largest ratio.")
-    return wrong(f"{answer} has ratio {ratio[answer]:.2f}; compute posterior sd / prior sd for every parameter, "
-                 "average over the sites and take the largest.")
+    if name == right:
+        if close(raw[name]):
+            return wrong("right parameter; that number is its raw posterior sd: divide by the prior sd "
+                         "(high - low) / sqrt(12) and average the ratio over the sites.")
+        return wrong("right parameter, but not its ratio: posterior sd / prior sd at each site, averaged over "
+                     "the sites.")
+    if close(ratio[name]):
+        return wrong(f"that is the right ratio for {name}, but another parameter's is larger.")
+    return wrong("compute posterior sd / prior sd for every parameter at every site, average over the sites "
+                 "and take the parameter with the largest mean ratio.")

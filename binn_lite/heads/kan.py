@@ -53,6 +53,7 @@ class KANHead(KANPruning, KANSymbolic, Head):
       strong edges (:func:`~binn_lite.heads.kan_penalties.sparsity`).
     * ``lamb_smooth`` x the second-difference roughness of the splines
       (:func:`~binn_lite.heads.kan_penalties.roughness`).
+
     The L1/entropy terms need pykan's saved activations, so ``save_act`` is switched on in the
     forward pass only when ``lamb_l1`` or ``lamb_entropy`` is non-zero. The symbolic branch is
     off (``symbolic_enabled=False``) except after :meth:`auto_symbolic` -- it makes training

@@ -1,6 +1,12 @@
-# Solutions to the exercises of tutorials/05_your_own_process_model.ipynb.
-# Each "# %% exercise-<k>" section is the full replacement of the notebook cell tagged exercise-<k>;
-# it uses the objects defined earlier in the notebook (two_pool_data, train_idx, test_data, ...).
+# Hints and solutions of the exercises of tutorial 05_your_own_process_model.ipynb.
+# Read by binn_lite.exercises.hint("NN.k") and show_solution("NN.k"). Each "# %% exercise-<k>"
+# section is the full replacement of the notebook cell tagged exercise-<k> (it uses the objects
+# defined earlier in the notebook); each "# %% hint-<k>" section is a hint, as comment lines.
+
+# %% hint-1
+# ParameterTable([Parameter(name, low, high, unit, meaning, default), ...]) in the order tau, efolding,
+# input_depth. Convert the ranges to the model's units: 10 cm = 0.1 m, 5 cm = 0.05 m; the default is
+# (low + high) / 2.
 
 # %% exercise-1
 # Exercise 1: replace the ... with your answer
@@ -10,6 +16,10 @@ answer_1 = ParameterTable([
     Parameter("input_depth", 0.05, 1.0, "m", "e-folding depth of the litter input", 0.525),  # 5 cm = 0.05 m
 ])
 check.check_one_pool_table(answer_1)
+
+# %% hint-2
+# Copy TwoPoolSoilCarbon (print(inspect.getsource(binn_lite.two_pool))), give it your table and replace
+# the two pools by one: SOC_j = tau I_j / xi_j, i.e. p["tau"][:, None] * exp(log_layer_input - log_xi).
 
 # %% exercise-2
 # Exercise 2: replace the ... with your answer
@@ -44,6 +54,11 @@ class OnePoolSoilCarbon(ProcessModel):
 
 answer_2 = OnePoolSoilCarbon
 check.check_one_pool_model(answer_2, two_pool_data.forcing[:4])
+
+# %% hint-3
+# BINN(MLPHead(len(base.feature_names), 2, hidden=(32, 32)), OnePoolSoilCarbon(), learn=["tau", "efolding"],
+# fixed={"input_depth": ...}) with the value from two_pool_data.truth.params["input_depth"]; train it with
+# fit(...) on train_idx like the two-pool BINN of section 3.
 
 # %% exercise-3
 # Exercise 3: replace the ... with your answer

@@ -1,6 +1,11 @@
-# Solutions to the exercises of tutorials/01_matrix_model.ipynb.
-# Each "# %% exercise-<k>" section is the full replacement of the notebook cell tagged exercise-<k>;
-# it uses the objects defined earlier in the notebook (params, forcing, model, ...).
+# Hints and solutions of the exercises of tutorial 01_matrix_model.ipynb.
+# Read by binn_lite.exercises.hint("NN.k") and show_solution("NN.k"). Each "# %% exercise-<k>"
+# section is the full replacement of the notebook cell tagged exercise-<k> (it uses the objects
+# defined earlier in the notebook); each "# %% hint-<k>" section is a hint, as comment lines.
+
+# %% hint-1
+# decomposition_rates(params[[1]], forcing[[1]]) gives the effective rates [site, layer, pool] in day-1.
+# Pick layer 5 and pool POOLS.index("som3"); a turnover time is one over a rate, and a year has 365 days.
 
 # %% exercise-1
 # Exercise 1: replace the ... with your answer
@@ -10,6 +15,11 @@ answer_1 = 1 / (365 * rate_som3)  # years
 tau_s3 = params[1, CLM5_PARAMETERS.index("tau_s3")].item()
 print(f"SOM 3 at 0.40 m turns over in {answer_1:,.0f} years (base tau_s3 = {tau_s3:.0f} years)")
 check.check_som3_turnover(answer_1, params[[1]], forcing[[1]], layer=5)
+
+# %% hint-2
+# input_profile(p, forcing[[0]]) gives the fraction of the input entering each layer. Its cumulative sum is
+# the fraction above each layer bottom (ZISOI, m); find where it crosses 0.5 (np.interp), or solve
+# (1 - beta^(100 z)) / (1 - beta^860) = 0.5 for z.
 
 # %% exercise-2
 # Exercise 2: replace the ... with your answer
@@ -23,6 +33,11 @@ answer_2 = float(np.interp(0.5, cumulative.numpy(), bottoms.numpy()))  # m
 print(f"half of the input enters above {answer_2:.3f} m")
 check.check_half_input_depth(answer_2, beta=0.95)
 
+# %% hint-3
+# The input: sum forcing[[0]].litter_input over its months and input pools (gC m-2 yr-1).
+# The respiration: heterotrophic_respiration(...) is gC m-3 day-1 per layer; multiply by DZ (m), sum the
+# layers and multiply by 365.
+
 # %% exercise-3
 # Exercise 3: replace the ... with your answer
 pools_forest = model.steady_state(params[[0]], forcing[[0]])  # [1, 7, 20], gC m-3
@@ -32,6 +47,11 @@ total_respiration = ((respiration[0] * DZ).sum() * 365).item()  # gC m-2 yr-1
 answer_3 = (total_input, total_respiration)
 print(f"input {total_input:,.1f}, respiration {total_respiration:,.1f} gC m-2 yr-1")
 check.check_input_equals_respiration(answer_3, params[[0]], forcing[[0]])
+
+# %% hint-4
+# Convert params[[0]] to unit values (CLM5_PARAMETERS.to_unit), raise one column by 0.1 (at most 1), convert
+# back (to_physical), run model(...) and read SOC at 1 m with model.observe(soc, torch.tensor([[1.0]])).
+# Do this for each name in MOST_INFLUENTIAL; the change in % is 100 (after / before - 1).
 
 # %% exercise-4
 # Exercise 4: replace the ... with your answer
@@ -46,5 +66,6 @@ for name in MOST_INFLUENTIAL:
     soc_after = model.observe(model(CLM5_PARAMETERS.to_physical(raised), forcing[[0]]), one_metre).item()
     change[name] = soc_after / soc_before - 1
 print({name: f"{100 * c:+.1f} %" for name, c in change.items()})
-answer_4 = max(change, key=change.get)
+best = max(change, key=change.get)
+answer_4 = (best, 100 * change[best])  # (name, change of SOC at 1 m in %)
 check.check_soc_at_1m(answer_4, params[[0]], forcing[[0]])

@@ -1,6 +1,11 @@
-# Solutions to the exercises of tutorials/02_binn_training.ipynb.
-# Each "# %% exercise-<k>" section is the full replacement of the notebook cell tagged exercise-<k>;
-# it uses the objects defined earlier in the notebook (data, test, pred_test, binn, train_binn, ...).
+# Hints and solutions of the exercises of tutorial 02_binn_training.ipynb.
+# Read by binn_lite.exercises.hint("NN.k") and show_solution("NN.k"). Each "# %% exercise-<k>"
+# section is the full replacement of the notebook cell tagged exercise-<k> (it uses the objects
+# defined earlier in the notebook); each "# %% hint-<k>" section is a hint, as comment lines.
+
+# %% hint-1
+# Keep only the pairs where both pred_test and test.soc are finite (np.isfinite), then
+# 1 - sum((p - o)^2) / sum((o - mean(o))^2) with the mean over those observations.
 
 # %% exercise-1
 # Exercise 1: replace the ... with your answer
@@ -10,6 +15,10 @@ p, o = p[valid], o[valid]
 answer_1 = 1.0 - np.sum((p - o) ** 2) / np.sum((o - o.mean()) ** 2)
 print(f"NSE by hand {answer_1:.4f}; binn_lite.metrics.nse {nse(pred_test, test.soc):.4f}")
 check.check_nse_by_hand(answer_1, pred_test, test.soc)
+
+# %% hint-2
+# torch.log(pred_test) - torch.log(test.soc) is NaN where nothing was observed: torch.nanmean of its square
+# over dim=1, then the square root, gives one log-RMSE per site; test.site_ids[argmax] is the id.
 
 # %% exercise-2
 # Exercise 2: replace the ... with your answer
@@ -30,6 +39,11 @@ print(f"{answer_2} ({test.sites.loc[answer_2, 'land_cover']}): covariate percent
 print(percentile.round(0).to_string())
 # percentiles near 0 or 100 put the site at the edge of the data: there the network extrapolates
 # (in the bundled data tau_s3 depends on ph and cec, efolding on veg_carbon and bulk_density)
+
+# %% hint-3
+# data.split(k=5, kind="spatial", seed=0)[0] is (training positions, test positions). train_binn returns
+# (BINN, FitResult); predict the test sites with binn.predict_dataset(data.subset(spatial_test)) and
+# compute nse(predicted, observed).
 
 # %% exercise-3
 # Exercise 3: replace each ... (positions of fold 0, the trained BINN and its FitResult, the NSE)
