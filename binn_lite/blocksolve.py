@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .errors import BinnInputError
 
@@ -124,6 +125,7 @@ class _BlockTridiagonalSolve(torch.autograd.Function):
         return x
 
     @staticmethod
+    @once_differentiable  # the adjoint reuses the forward factors as constants: no second derivatives
     def backward(ctx, grad_x):
         (x,) = ctx.saved_tensors
         lam = ctx.factors.solve_transposed(grad_x)
@@ -226,6 +228,7 @@ class _StagedSolve(torch.autograd.Function):
         return x
 
     @staticmethod
+    @once_differentiable  # the adjoint reuses the forward factors as constants: no second derivatives
     def backward(ctx, grad_x):
         x, rates, transfer = ctx.saved_tensors
         lam = []  # M^T is block upper triangular: the last stage first
