@@ -89,6 +89,9 @@ def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before it takes the old file's place
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a saved model is an ordinary file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -228,8 +228,9 @@ def environmental_scalars(params: torch.Tensor, forcing: Forcing) -> dict[str, t
 
     Returns a dict with, per month and layer ``[batch, 12, 20]``:
 
-    * ``"temperature"``: ``xi_T = Q10 ** ((T - 298.15) / 10)``, T in K (CLM5's frozen-soil branch
-      uses the same Q10 and so reduces to this expression),
+    * ``"temperature"``: ``xi_T = Q10 ** ((T - 298.15) / 10)``, T in K (CLM5 has a separate
+      frozen-soil Q10 below freezing; like the BINN research code, binn_lite sets it equal to Q10,
+      so that branch reduces to this expression),
     * ``"water"``: ``xi_W = min(1, w * w_scaling)``,
     * ``"oxygen"``: ``xi_O`` from the forcing,
     * ``"nitrogen"``: ``xi_N`` from the forcing (acts on litter 1-3 only),

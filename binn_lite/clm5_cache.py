@@ -136,6 +136,8 @@ class CLM5Cache:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "CLM5Cache":
         """On ``device``; ``dtype`` is accepted for the protocol and ignored (everything stays float64)."""
+        if isinstance(device, torch.dtype):  # cache.to(torch.float32), as with a Forcing
+            device = None
         if device is None or torch.device(device) == self.params.device:
             return self
         parts = {name: value.to(device) for name, value in self.parts.items()}

@@ -42,9 +42,14 @@ Caveats: a head with batch normalisation normalises over the per-process batch (
 batch (a KAN's activations) are averaged over the processes. Validation runs in full on every
 process (the same numbers everywhere, so early stopping agrees). Only process 0 writes files
 (checkpoints, the saved BINN, predictions) and shows progress bars: test :func:`is_main`.
+An error raised on one process only (a NaN loss in its share of the batch, say) leaves the others
+waiting in the next collective call: torchrun's ``--max-restarts 0`` (the default) then ends the
+whole job once that process exits, but a hung job is possible with other launchers; set
+``TORCH_NCCL_ASYNC_ERROR_HANDLING=1`` (NCCL) or a timeout in :func:`init` to bound the wait.
 """
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Sequence
 
@@ -62,18 +67,21 @@ def launched() -> bool:
     return "WORLD_SIZE" in os.environ and "RANK" in os.environ
 
 
-def init(device: str | torch.device = "cpu") -> torch.device:
+def init(device: str | torch.device = "cpu", timeout_minutes: float | None = None) -> torch.device:
     """Join torchrun's process group (env://) and return this process's device.
 
     ``device``: ``"cuda"`` (NCCL; this process uses GPU ``LOCAL_RANK``) or ``"cpu"`` (gloo). Does
     nothing but return the device when not launched by torchrun or already initialised.
+    ``timeout_minutes``: how long a collective call waits for the other processes (torch's default
+    when None) before it fails instead of hanging.
     """
     device = torch.device(device)
     if device.type == "cuda" and launched():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     if launched() and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://")
+        timeout = None if timeout_minutes is None else datetime.timedelta(minutes=timeout_minutes)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://", timeout=timeout)
     return device
 
 

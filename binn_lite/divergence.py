@@ -10,14 +10,15 @@ every epoch for both, and :func:`fit <binn_lite.train.fit>` stops with
 causes and what to change. The rules, checked after each epoch:
 
 1. anything NaN or infinite: at once (:func:`nonfinite_message`);
-2. the training loss above :data:`LOSS_EXPLOSION_FACTOR` times its first epoch's value: at once;
+2. the training loss above :data:`LOSS_EXPLOSION_FACTOR` times its first epoch's value and above
+   :data:`LOSS_EXPLOSION_FLOOR`: at once;
 3. the validation NSE below :data:`NSE_FLOOR` for :data:`DIVERGED_EPOCHS` epochs in a row;
 4. at least :data:`SATURATED_SHARE` of the head's outputs on the validation sites within
    :data:`SATURATION_TOLERANCE` of 0 or 1 for :data:`DIVERGED_EPOCHS` epochs in a row, while the
    validation NSE stays below 0 (worse than predicting the mean) or stops changing (by less than
-   :data:`FROZEN_NSE_CHANGE`: no gradient gets through the saturated outputs, training is stuck).
-   A parameter that truly sits at a bound of its range in a model that fits and still learns is
-   not a divergence.
+   :data:`FROZEN_NSE_CHANGE`) below :data:`STUCK_NSE` (no gradient gets through the saturated
+   outputs, training is stuck). A parameter that truly sits at a bound of its range in a model
+   that fits is not a divergence.
 
 The thresholds are far from anything an ordinary run reaches (the tutorials, the quickstart and
 :func:`~binn_lite.heads.sciren.fit_and_prune` run without coming near them); when ``fit`` raises,
@@ -33,12 +34,15 @@ from torch import Tensor
 
 from .errors import TrainingDiverged
 
-__all__ = ["LOSS_EXPLOSION_FACTOR", "NSE_FLOOR", "SATURATION_TOLERANCE", "SATURATED_SHARE", "FROZEN_NSE_CHANGE",
+__all__ = ["LOSS_EXPLOSION_FACTOR", "LOSS_EXPLOSION_FLOOR", "STUCK_NSE", "NSE_FLOOR", "SATURATION_TOLERANCE", "SATURATED_SHARE", "FROZEN_NSE_CHANGE",
            "DIVERGED_EPOCHS",
            "DivergenceWatch", "saturated_share", "nonfinite_message"]
 
-#: the training loss has exploded when it exceeds this multiple of its first epoch's value
+#: the training loss has exploded when it exceeds this multiple of its first epoch's value ...
 LOSS_EXPLOSION_FACTOR = 1e3
+#: ... and this absolute value (a log-space error of 1: a factor e), so a run that starts with a tiny
+#: loss (warm start, noise-free data) is not stopped by an ordinary bump
+LOSS_EXPLOSION_FLOOR = 1.0
 #: a validation NSE below this is "far below zero": predictions off by ~10 standard deviations
 NSE_FLOOR = -100.0
 #: a unit value within this distance of 0 or 1 counts as saturated (pinned at a bound)
@@ -47,6 +51,10 @@ SATURATION_TOLERANCE = 1e-4
 SATURATED_SHARE = 0.9
 #: a validation NSE that moves less than this over :data:`DIVERGED_EPOCHS` epochs has stopped changing
 FROZEN_NSE_CHANGE = 1e-6
+#: ... which counts as stuck only below this NSE: a converged fit whose parameters truly sit at a
+#: bound keeps a good, constant NSE and must not be stopped (a head pinned by lr=10 on noise-free
+#: data froze at NSE 0.6, where the same BINN reaches 0.99)
+STUCK_NSE = 0.9
 #: epochs in a row a quiet symptom (rules 3 and 4) must last; fewer than ``fit``'s default patience
 #: (30), so a stuck run is caught before early stopping would end it quietly
 DIVERGED_EPOCHS = 10
@@ -113,13 +121,14 @@ class DivergenceWatch:
         raise :class:`TrainingDiverged` when a rule fires."""
         if epoch == 1:
             self.first_loss = train_loss
-        if self.first_loss > 0 and train_loss > LOSS_EXPLOSION_FACTOR * self.first_loss:
+        if train_loss > max(LOSS_EXPLOSION_FACTOR * self.first_loss, LOSS_EXPLOSION_FLOOR):
             self.fail(epoch, f"the training loss grew from {self.first_loss:.4g} (epoch 1) to {train_loss:.4g}, "
                              f"more than {LOSS_EXPLOSION_FACTOR:g} times")
         self.far_off = self.far_off + 1 if val_nse < NSE_FLOOR else 0
         self.saturated_nse = self.saturated_nse + [val_nse] if saturated >= SATURATED_SHARE else []
         window = self.saturated_nse[-DIVERGED_EPOCHS:]
-        if len(window) == DIVERGED_EPOCHS and (max(window) < 0 or max(window) - min(window) < FROZEN_NSE_CHANGE):
+        frozen = max(window, default=0.0) - min(window, default=0.0) < FROZEN_NSE_CHANGE
+        if len(window) == DIVERGED_EPOCHS and (max(window) < 0 or (frozen and max(window) < STUCK_NSE)):
             how = "stayed below 0" if max(window) < 0 else "stopped changing"
             self.fail(epoch, f"for {len(window)} epochs in a row {saturated:.0%} of the head's outputs on the "
                              f"validation sites sat at the bounds of their ranges, where no gradient gets through, "

@@ -95,8 +95,7 @@ A complete model on its own grid
             Parameter("efolding", 0.1, 1.5, "m", "depth over which SOC falls by e", 0.5),
         ])
 
-        def forward(self, params, forcing):
-            self.check_params(params)
+        def forward(self, params, forcing):          # params checked by ProcessModel.__call__
             p = self.parameter_table.as_dict(params)
             z = GRID.to(params)
             return p["surface_soc"][:, None] * torch.exp(-z / p["efolding"][:, None])
@@ -221,10 +220,16 @@ class ProcessModel(torch.nn.Module):
         return {}
 
     def __call__(self, params: Any, forcing: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """``forward(params, forcing)`` after :meth:`check_params` (section 2 of the contract)."""
+        """``forward(params, forcing)`` after :meth:`check_params` (section 2 of the contract).
+
+        ``params`` of shape ``[n_params]`` (one set for every site) is expanded to ``[batch, n_params]``.
+        """
         if not isinstance(params, torch.Tensor):
             params = torch.as_tensor(params, dtype=torch.get_default_dtype())
-        self.check_params(params[None] if params.ndim == 1 else params)
+        if params.ndim == 1 and hasattr(forcing, "__len__"):  # one parameter set for every site
+            self.check_params(params[None])
+            params = params.expand(len(forcing), -1)
+        self.check_params(params)
         return super().__call__(params, forcing, *args, **kwargs)
 
     def check_params(self, params: torch.Tensor) -> None:

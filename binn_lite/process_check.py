@@ -26,6 +26,8 @@ The checks, in order:
   coordinates, with finite float32 gradients, at the same parameter sets.
 * **deterministic** -- two calls give identical predictions.
 * **mass balance** (only if the model defines ``mass_balance``) -- ``|residual| <= mass_tol``.
+* **precompute** (only if the model defines ``precompute``) -- the precomputed forcing gives the
+  plain model's predictions, and a changed fixed parameter is refused.
 """
 from __future__ import annotations
 
@@ -303,6 +305,37 @@ def _check_mass_balance(case: _Case, tol: float) -> str:
     return f"largest relative imbalance {worst:.2g} (<= {tol:g})"
 
 
+def _check_precompute(model: ProcessModel, forcing: Any, seed: int) -> str:
+    """``model(theta, cached[idx])`` equals ``model(theta, forcing[idx])``; a changed fixed column is refused."""
+    table = model.parameter_table
+    rng = np.random.default_rng(seed)
+    params = table.to_physical(torch.as_tensor(rng.uniform(0.1, 0.9, size=(len(forcing), len(table)))))
+    varying = list(model.most_influential or table.names[: max(1, len(table) // 2)])
+    columns = [table.index(n) for n in varying]
+    cached = model.precompute(forcing, params, varying)
+    index = rng.permutation(len(forcing))[: max(1, len(forcing) // 2)]
+    theta = params[torch.as_tensor(index)].clone()
+    theta[:, columns] = table.subset(varying).to_physical(torch.as_tensor(rng.uniform(0, 1, (len(index), len(columns)))))
+    with torch.no_grad():
+        plain, fast = model(theta, forcing[index]), model(theta, cached[index])
+    if not torch.allclose(fast, plain, rtol=1e-8, atol=0.0):
+        row = _first_row(~torch.isclose(fast, plain, rtol=1e-8, atol=0.0))
+        raise _Failed(f"model(theta, precomputed[idx]) differs from model(theta, forcing[idx]) at site {int(index[row])} "
+                      f"with {varying} varying")
+    fixed = [i for i in range(len(table)) if i not in columns]
+    if fixed:
+        moved = theta.clone()
+        moved[:, fixed[0]] = table.to_physical(torch.full((len(table),), 0.95, dtype=torch.float64))[fixed[0]]
+        try:
+            model(moved, cached[index])
+        except BinnInputError:
+            pass
+        else:
+            raise _Failed(f"a changed fixed parameter ({table.names[fixed[0]]}) was used with a precomputed "
+                          "forcing without an error: its results would silently be those of the old value")
+    return f"equal to the plain model with {', '.join(varying)} varying; a changed fixed parameter is refused"
+
+
 def _run(report: ProcessModelReport, name: str, check: Callable[[], str]) -> bool:
     """Run one check into the report; an unexpected exception is a failure that names it."""
     try:
@@ -356,4 +389,6 @@ def check_process_model(model: ProcessModel, forcing: Any, coords: Any, *, max_s
     _run(report, "deterministic", lambda: _check_deterministic(case))
     if callable(getattr(model, "mass_balance", None)):
         _run(report, "mass balance", lambda: _check_mass_balance(case, mass_tol))
+    if callable(getattr(model, "precompute", None)):
+        _run(report, "precompute", lambda: _check_precompute(model, forcing, seed))
     return report

@@ -23,6 +23,11 @@ every decomposition rate by ``Q10 ** (Delta T / 10)`` and leaves transport alone
 blocks of :mod:`binn_lite.clm5`) and scales them each step; the tests check that this equals
 rebuilding the blocks from a warmed copy of the forcing (:meth:`Scenario.forcing_at`).
 
+What the scenario leaves out: the warming reaches every layer at once and unchanged (no heat
+diffusion), frozen layers warm like thawed ones (binn_lite uses one Q10 for both, as the BINN
+research code does; CLM5 allows a separate frozen-soil Q10), the active layer does not deepen and
+water, oxygen and nitrogen scalars stay at today's values. It isolates what the parameters imply.
+
 Time stepping
 -------------
 Implicit (backward) Euler with ``dt`` = 1 year (:data:`DT_YEARS`), the rates of the step's end:

@@ -69,12 +69,12 @@ def save_state(path: str | os.PathLike, trainer: "_Trainer", epoch: int, rows: l
     state = {
         "format": FORMAT, "version": VERSION, "settings": _settings_record(trainer.settings),
         "train_idx": torch.from_numpy(trainer.train_idx), "val_idx": torch.from_numpy(trainer.val_idx),
-        "normalizer": binn.normalizer.to_dict(), "binn": _cpu(binn.state_dict()),
+        "normalizer": binn.normalizer.to_dict(), "binn": _cpu(binn.state_dict()), "build": _build_record(binn),
         "optimiser": trainer.optimiser.state_dict(), "generator": trainer.generator.get_state(),
         "torch_rng": torch.get_rng_state(), "numpy_rng": _numpy_rng(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "epoch": int(epoch), "history": [dict(row) for row in rows], "elapsed": float(elapsed),
-        "finished": bool(finished), "stopped_early": bool(stopped_early),
+        "finished": bool(finished), "stopped_early": bool(stopped_early), "out_of_patience": bool(best.out_of_patience),
         "best": {"score": best.score, "val_nse": best.val_nse, "val_loss": best.val_loss, "epoch": best.epoch,
                  "waited": best.waited, "state": _cpu(best.state)},
         "watch": {"first_loss": watch.first_loss, "far_off": watch.far_off,
@@ -95,10 +95,20 @@ def _read(path: Path) -> dict[str, Any]:
     return state
 
 
+def _build_record(binn: Any) -> dict[str, Any]:
+    """What the weights alone do not say about a BINN: who is learned, global, fixed at which value."""
+    return {"learned": list(binn.learned), "global": list(binn.global_names),
+            "fixed_values": [float(v) for v in binn.fixed_values],
+            "process_model": f"{type(binn.process_model).__name__}{binn.process_model.config()}"}
+
+
 def _check_same_run(path: Path, state: dict[str, Any], trainer: "_Trainer") -> None:
-    """Raise unless the settings, the split and the normalizer are those of the saved run."""
+    """Raise unless the BINN's make-up, the settings, the split and the normalizer are the saved run's."""
     saved, now = state["settings"], _settings_record(trainer.settings)
     changed = [f"{k}: {saved.get(k)} -> {v}" for k, v in now.items() if saved.get(k) != v]
+    built, build = state.get("build", {}), _build_record(trainer.binn)
+    changed += [f"the BINN's {k.replace('_', ' ')}: {built.get(k)} -> {v}" for k, v in build.items()
+                if built.get(k) != v]
     if not np.array_equal(state["train_idx"].numpy(), trainer.train_idx) or \
             not np.array_equal(state["val_idx"].numpy(), trainer.val_idx):
         changed.append("the training or validation sites")
@@ -135,4 +145,6 @@ def restore_state(path: str | os.PathLike, trainer: "_Trainer", best: "_EarlySto
     best.state = {k: v.to(device) for k, v in saved["state"].items()}
     watch.first_loss, watch.far_off = state["watch"]["first_loss"], state["watch"]["far_off"]
     watch.saturated_nse = list(state["watch"]["saturated_nse"])
-    return state["epoch"], state["history"], state["elapsed"], state["finished"], state["stopped_early"]
+    # a run that only ran out of epochs goes on when asked for more; one that ran out of patience is done
+    finished = state["out_of_patience"] or (state["finished"] and state["epoch"] >= trainer.settings.epochs)
+    return state["epoch"], state["history"], state["elapsed"], finished, state["stopped_early"]

@@ -374,11 +374,18 @@ def interval_score(predictive: Predictive, truth: Any, level: float = 0.9) -> fl
 
 
 def crps(predictive: Predictive, truth: Any) -> float:
-    """Mean CRPS of the normal ``N(mean, sd^2)`` against the truth (Gneiting et al. 2005; lower is better)."""
+    """Mean CRPS of the normal ``N(mean, sd^2)`` against the truth (Gneiting et al. 2005; lower is better).
+
+    A Student-t predictive (an ensemble's ``dof``) is scored as the normal of the same scale, an
+    approximation that flatters small ensembles a little; where ``sd`` is 0 (members that agree
+    exactly) the CRPS is the absolute error.
+    """
     mean, sd, y = _finite(predictive, truth)
-    z = (y - mean) / sd
+    spread = sd > 0
+    z = (y - mean) / torch.where(spread, sd, torch.ones_like(sd))
     density = torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
-    return float((sd * (z * (2 * torch.special.ndtr(z) - 1) + 2 * density - 1 / math.sqrt(math.pi))).mean())
+    normal = sd * (z * (2 * torch.special.ndtr(z) - 1) + 2 * density - 1 / math.sqrt(math.pi))
+    return float(torch.where(spread, normal, (y - mean).abs()).mean())  # no spread: the absolute error
 
 
 def calibration(predictive: Predictive, truth: Any) -> pd.Series:

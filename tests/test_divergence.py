@@ -105,3 +105,13 @@ def test_the_watch_rules():
 def test_saturated_share():
     assert saturated_share(torch.tensor([[0.0, 0.5], [1.0, 0.99995]])) == pytest.approx(0.75)
     assert saturated_share(torch.zeros(5, 0)) == 0.0
+
+
+def test_an_ordinary_bump_after_a_tiny_first_loss_and_a_good_fit_at_a_bound_are_not_divergence():
+    from binn_lite.divergence import DivergenceWatch
+
+    watch = DivergenceWatch(binn=None, lr=1e-3, dtype=torch.float32)
+    watch.update(1, 1e-6, 0.99, 0.0)
+    watch.update(2, 5e-3, 0.98, 0.0)  # 5,000 x the first loss, but a small loss: no explosion
+    for epoch in range(3, 20):  # every output at a bound, the NSE good and constant: converged, not stuck
+        watch.update(epoch, 5e-3, 0.97, 1.0)

@@ -191,7 +191,9 @@ def test_wosis_profiles_become_soc_density():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sites, obs = read_profiles(table)
-    assert "dropping 1 of 5" in str(caught[0].message)
+    messages = [str(w.message) for w in caught]
+    assert any("1 layer(s) without a coarse-fragment value" in m for m in messages)
+    assert any("dropping 1 of 5" in m for m in messages)
     assert sites.loc["7", "lon"] == -90.0 and list(sites.index) == ["7", "9"]
     assert obs["depth_m"].tolist() == [0.05, 0.2, 0.1, 0.35]
     assert np.allclose(obs["soc_gC_m3"], [20 * 1.2e3, 10 * 1.4e3 * 0.9, 15 * 1.0e3, 5 * 1.3e3])
@@ -199,3 +201,7 @@ def test_wosis_profiles_become_soc_density():
         read_profiles(table.drop(columns="lower_depth"))
     with pytest.raises(BinnInputError, match="need 0 <= top < bottom"):
         read_profiles(table.dropna(subset=["orgc_value_avg"]).assign(lower_depth=[10, 5, 20, 50]))
+    with pytest.raises(BinnInputError, match=r"'bdfiod_value_avg' must be in 0.02..2.65 kg dm-3.*row 2 has 1400"):
+        read_profiles(table.assign(bdfiod_value_avg=[1.2, 1400, 1.5, 1.0, 1.3]))  # kg m-3 by mistake
+    with pytest.raises(BinnInputError, match=r"'cfvo_value_avg' must be in 0..100 volume %; row 1 has -5"):
+        read_profiles(table.assign(cfvo_value_avg=[-5.0, 10.0, 0.0, None, 0.0]))

@@ -287,3 +287,22 @@ def test_checker_stops_early_when_the_forcing_length_is_wrong():
     report = check_process_model(ExponentialProfile(), data.forcing[:10], data.coords)
     assert [c.name for c in report.checks] == ["parameter table", "forcing protocol"]
     assert "len(forcing) is 10 but coords has 60 rows" in report["forcing protocol"].detail
+
+
+def test_one_parameter_set_is_used_for_every_site(soils):
+    model = TwoPoolSoilCarbon()
+    single = model(model.parameter_table.default, soils.forcing[:3])
+    torch.testing.assert_close(single, model(model.parameter_table.defaults_like(3), soils.forcing[:3]))
+
+
+def test_checker_tests_a_precompute_hook_and_catches_one_that_ignores_fixed_parameters(soils):
+    report = check_process_model(CLM5(), soils.forcing, soils.coords)
+    assert report["precompute"].passed, report["precompute"].detail
+
+    class TrustingCLM5(CLM5):
+        def precompute(self, forcing, params, varying):
+            return forcing  # equal predictions, but never notices a changed fixed parameter
+
+    report = check_process_model(TrustingCLM5(), soils.forcing, soils.coords)
+    assert not report["precompute"].passed
+    assert "a changed fixed parameter (bio) was used with a precomputed forcing" in report["precompute"].detail

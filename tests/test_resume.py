@@ -67,3 +67,22 @@ def test_a_different_run_is_refused(data, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt"):
         fit(fresh(), data, checkpoint=tmp_path / "junk.pt", **SETTINGS)
+
+
+def test_a_run_that_ran_out_of_epochs_goes_on_when_asked_for_more(data, tmp_path):
+    path = tmp_path / "state.pt"
+    settings = {**SETTINGS, "checkpoint": path}
+    short = fit(fresh(), data, **{**settings, "epochs": 2})
+    longer = fit(fresh(), data, **{**settings, "epochs": 4})
+    assert len(short.history) == 2 and len(longer.history) == 4
+    again = fit(fresh(), data, **{**settings, "epochs": 4})  # finished: the result at once
+    assert len(again.history) == 4
+
+
+def test_a_binn_built_differently_is_refused(data, tmp_path):
+    path = tmp_path / "state.pt"
+    fit(fresh(), data, **{**SETTINGS, "epochs": 1, "checkpoint": path})
+    other = BINN(MLPHead(10, 4, hidden=(16, 16), dropout=0.1, seed=1), CLM5(), learn="most_influential",
+                 fixed={"q10": 2.0})
+    with pytest.raises(BinnInputError, match="the BINN's fixed values"):
+        fit(other, data, **{**SETTINGS, "epochs": 1, "checkpoint": path})

@@ -221,3 +221,8 @@ def test_bad_levels_and_shapes_are_refused():
         coverage(standard_normal(2), torch.tensor([float("nan")] * 2))
     with pytest.raises(BinnInputError, match="2 samples"):
         parameter_predictive(torch.zeros(1, 3, 1))
+
+
+def test_crps_of_members_that_agree_exactly_is_the_absolute_error():
+    predictive = Predictive(torch.tensor([1.0, 2.0]), torch.zeros(2), None)
+    assert crps(predictive, torch.tensor([1.5, 2.0])) == pytest.approx(0.25)

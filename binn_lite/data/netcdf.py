@@ -280,8 +280,9 @@ class CLM5History:
         is_depth = _spelling(units) in _UNITS["m"] and _spelling(units) not in _UNITLESS
         block = self._block(name, cells, dims, "m" if is_depth else "layers")
         block = block[:, 0] if dims else block
-        if is_depth:
-            return np.where(np.isfinite(block), np.searchsorted(ZISOI.numpy(), block, side="right"), np.nan).clip(1, N_LAYERS)
+        if is_depth:  # CLM5 (initVerticalMod): nbedrock = j where zisoi(j-1) < zbedrock <= zisoi(j)
+            layers = np.searchsorted(ZISOI.numpy(), block, side="left") + 1
+            return np.where(np.isfinite(block), layers, np.nan).clip(1, N_LAYERS)
         return block
 
     def forcing(self, cells: slice | None = None) -> tuple[Forcing, np.ndarray]:

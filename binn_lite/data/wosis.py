@@ -52,6 +52,20 @@ def _number(table: pd.DataFrame, column: str, label: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
+#: plausible bulk density of a soil layer, kg dm-3 (= g cm-3): peat ~0.05, mineral soils up to ~2.0
+BULK_DENSITY_RANGE = (0.02, 2.65)
+
+
+def _in_range(values: np.ndarray, low: float, high: float, column: str, unit: str, label: str) -> np.ndarray:
+    """``values`` (NaN allowed), or a BinnInputError naming the first row outside ``[low, high]``."""
+    bad = np.isfinite(values) & ((values < low) | (values > high)) | np.isinf(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise BinnInputError(f"{label}: column {column!r} must be in {low:g}..{high:g} {unit}; row {row + 1} has "
+                             f"{values[row]:g}")
+    return values
+
+
 def read_profiles(table: str | os.PathLike | pd.DataFrame, columns: Mapping[str, str] | None = None, *,
                   depth_unit: str = "cm", soc_unit: str = "g/kg") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(sites, observations) from a WoSIS-like table of horizons (see the module docstring).
@@ -85,8 +99,16 @@ def read_profiles(table: str | os.PathLike | pd.DataFrame, columns: Mapping[str,
     soc = _number(frame, names["soc"], label)
     if soc_unit == "g/kg":
         coarse = names.get("coarse")
-        fraction = (1.0 - np.nan_to_num(_number(frame, coarse, label)) / 100.0) if coarse in frame.columns else 1.0
-        soc = soc * _number(frame, names["bulk_density"], label) * 1000.0 * fraction
+        fraction = 1.0
+        if coarse in frame.columns:
+            percent = _in_range(_number(frame, coarse, label), 0.0, 100.0, coarse, "volume %", label)
+            if np.isnan(percent).any():
+                warnings.warn(f"{label}: {int(np.isnan(percent).sum())} layer(s) without a coarse-fragment value "
+                              f"({coarse!r}) are taken as free of coarse fragments (0 %)", stacklevel=2)
+            fraction = 1.0 - np.nan_to_num(percent) / 100.0
+        density = _in_range(_number(frame, names["bulk_density"], label), *BULK_DENSITY_RANGE,
+                            names["bulk_density"], "kg dm-3 (= g cm-3)", label)
+        soc = soc * density * 1000.0 * fraction
     keep = np.isfinite(soc) & np.isfinite(top) & np.isfinite(bottom)
     if not keep.all():
         warnings.warn(f"{label}: dropping {int((~keep).sum())} of {len(keep)} layer(s) without organic carbon, "
