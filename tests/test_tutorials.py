@@ -21,7 +21,8 @@ from binn_lite.exercises.hints import solution_sections
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = ROOT / "tutorials"
 SERIES = ["00_quickstart", "01_matrix_model", "02_binn_training", "03_parameter_recovery",
-          "04_kan_interpretation", "05_your_own_process_model", "06_uncertainty_and_projections"]
+          "04_kan_interpretation", "05_your_own_process_model", "06_uncertainty_and_projections",
+          "07_your_own_data"]
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 EXERCISE_TAG = re.compile(r"^exercise-(\d+)$")
 

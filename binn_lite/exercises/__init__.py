@@ -13,3 +13,4 @@ from .kan_interpretation import *  # noqa: F401,F403
 from .binn_training import *  # noqa: F401,F403
 from .parameter_recovery import *  # noqa: F401,F403
 from .uncertainty import *  # noqa: F401,F403
+from .byod import *  # noqa: F401,F403
