@@ -159,9 +159,11 @@ class FitSettings:
     #: the precision to train in; the BINN stays in it afterwards
     dtype: torch.dtype = torch.float32
     #: CPU threads for torch during training, restored afterwards (None: leave torch's setting).
-    #: One thread is often fastest for these small batches, and much faster on a busy machine:
-    #: on 2 shared cores an epoch of the example took 0.27 s with 1 thread, 4 s with 2.
-    num_threads: int | None = None
+    #: One by default: these batches are too small to share out, and when another process keeps a
+    #: core busy, torch's OpenMP threads spin-wait for each other. Measured on 2 cores (10 sparse
+    #: and 2 L-BFGS epochs of the KAN recipe): 3.3 s with 1 thread, 3.2 s with 2 (5.7 s of CPU);
+    #: beside one busy process 3.9 s with 1 thread, 26.7 s with 2.
+    num_threads: int | None = 1
     #: show a tqdm progress bar with the live loss
     progress: bool = True
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5
 from binn_lite.dataset import SiteDataset
 from binn_lite.heads import HardSigmoid, KANHead, MLPHead
-from binn_lite.heads.sciren import EDGE_THRESHOLDS, KAN_SETTINGS, REFIT_SMOOTH, fit_and_prune, make_head
+from binn_lite.heads.sciren import (EDGE_THRESHOLDS, KAN_SETTINGS, REFIT_SMOOTH, SCREENING_EPOCHS, fit_and_prune,
+                                    make_head)
 from binn_lite.metrics import recovery_table
 from binn_factory import efolding_dataset, small_binn
 
@@ -38,8 +40,13 @@ def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
     # efolding depends on bio1 alone: the sparse stage must leave that edge, pruning drop most others
     train, test = np.arange(100), np.arange(100, 120)
     binn = sparse_kan_binn()
-    result = fit_and_prune(binn, data, train, sparse=dict(epochs=40, batch_size=32), refit=dict(epochs=4),
-                           progress=False)
+    torch.set_num_threads(2)
+    try:
+        result = fit_and_prune(binn, data, train, sparse=dict(epochs=40, batch_size=32),
+                               refit=dict(epochs=SCREENING_EPOCHS + 1), progress=False)
+        assert torch.get_num_threads() == 2  # each stage trains on one thread and restores the setting
+    finally:
+        torch.set_num_threads(1)
     mask = binn.head.kan.act_fun[0].mask[:, 0]
     bio1 = list(data.feature_names).index("bio1")
     # default: two prune-and-refit rounds, each at least as strict as the one before
@@ -50,6 +57,8 @@ def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
     assert binn.head.lamb_smooth == REFIT_SMOOTH  # the last refit's smoothing
     assert len(result.sparse.history) == 40 and result.sparse.best_epoch == 40  # no early stop, last weights
     assert result.refit is result.refits[-1] and result.refit.monitor == result.monitor == "val_loss"
+    # the first round is a short screening refit, the last one runs all its epochs
+    assert [len(r.history) for r in result.refits] == [SCREENING_EPOCHS, SCREENING_EPOCHS + 1]
     assert list(result.history["stage"].unique()) == ["sparse", "refit 1", "refit 2"]
     assert result.history["epoch"].is_monotonic_increasing
     for refit in result.refits:

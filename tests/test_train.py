@@ -122,6 +122,19 @@ def test_num_threads_is_restored_and_progress_bar_shows_the_loss(data, capsys):
         fit(small_binn(), data, np.arange(20), epochs=1, num_threads=0, progress=False)
 
 
+def test_fit_trains_on_one_thread_by_default_and_restores_the_callers_setting(data):
+    # two OpenMP threads spin-wait for each other when another process keeps a core busy
+    binn, seen = small_binn(), []
+    binn.head.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    torch.set_num_threads(2)
+    try:
+        fit(binn, data, np.arange(20), epochs=1, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    assert FitSettings().num_threads == 1 and set(seen) == {1}
+
+
 def test_monitor_val_loss_keeps_the_lowest_validation_loss(data):
     binn = small_binn()
     result = fit(binn, data, np.arange(100), epochs=12, batch_size=32, lr=1e-2, patience=12,
