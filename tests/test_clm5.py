@@ -16,13 +16,7 @@ from binn_lite.errors import BinnInputError
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def float64_by_default():
-    """These tests build tensors in float64; restore the default for the next test file."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_by_default")  # tensors in float64 (conftest.py)
 
 
 def random_params(n_sites, seed=1, dtype=torch.float64):

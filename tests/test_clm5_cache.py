@@ -11,12 +11,7 @@ from clm5_factory import REGIMES, make_forcing
 NAMES = CLM5_PARAMETERS.names
 
 
-@pytest.fixture(autouse=True, scope="module")
-def float64_by_default():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_by_default")  # tensors in float64 (conftest.py)
 
 
 def every_regime(sites_per_regime=2):

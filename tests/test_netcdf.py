@@ -199,9 +199,10 @@ def test_wosis_profiles_become_soc_density():
     assert np.allclose(obs["soc_gC_m3"], [20 * 1.2e3, 10 * 1.4e3 * 0.9, 15 * 1.0e3, 5 * 1.3e3])
     with pytest.raises(BinnInputError, match=r"missing column\(s\) 'lower_depth' \(bottom\)"):
         read_profiles(table.drop(columns="lower_depth"))
-    with pytest.raises(BinnInputError, match="need 0 <= top < bottom"):
+    with pytest.warns(UserWarning, match="coarse-fragment"), pytest.raises(BinnInputError, match="need 0 <= top < bottom"):
         read_profiles(table.dropna(subset=["orgc_value_avg"]).assign(lower_depth=[10, 5, 20, 50]))
-    with pytest.raises(BinnInputError, match=r"'bdfiod_value_avg' must be in 0.02..2.65 kg dm-3.*row 2 has 1400"):
+    with pytest.warns(UserWarning, match="coarse-fragment"), \
+            pytest.raises(BinnInputError, match=r"'bdfiod_value_avg' must be in 0.02..2.65 kg dm-3.*row 2 has 1400"):
         read_profiles(table.assign(bdfiod_value_avg=[1.2, 1400, 1.5, 1.0, 1.3]))  # kg m-3 by mistake
     with pytest.raises(BinnInputError, match=r"'cfvo_value_avg' must be in 0..100 volume %; row 1 has -5"):
         read_profiles(table.assign(cfvo_value_avg=[-5.0, 10.0, 0.0, None, 0.0]))
