@@ -157,11 +157,14 @@ def _decode(data: bytes, label: str) -> str:
     if b"\x00" in data[:4096]:
         raise BinnInputError(f"{label}: binary data (NUL bytes), not a CSV text file; {_SAVE_AS_CSV}")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[:error.start].count(b"\n") + 1
         raise BinnInputError(f"{label}: not UTF-8 text: byte 0x{data[error.start]:02x} on line {line} (a Latin-1 or "
                              f"Windows-1252 export?); {_SAVE_AS_CSV}") from None
+    if not text.strip():  # Unicode white space only (e.g. U+0085), which bytes.strip() keeps
+        raise BinnInputError(f"{label}: the file is empty (only white space)")
+    return text
 
 
 def _check_delimiter(text: str, label: str) -> None:

@@ -205,7 +205,7 @@ def numeric_column(frame: pd.DataFrame, column: str, source: str, is_file: bool,
                              f"{_where(frame, i, is_file, id_column)}{hint}; {count} row(s) affected")
     if missing.any():
         i, count = first(missing)
-        raise BinnInputError(f"{source}: column {column!r} is missing (NaN or empty) a {what} at "
+        raise BinnInputError(f"{source}: column {column!r} ({what}) has a missing value (NaN or empty) at "
                              f"{_where(frame, i, is_file, id_column)}; {count} row(s) affected. "
                              f"Fill them or remove those rows")
     if np.isinf(values).any():
