@@ -157,6 +157,18 @@ def chromium_path() -> Path:
     return Path(os.environ.get("BINN_CHROMIUM", DEFAULT_CHROMIUM))
 
 
+
+def skip_module_without_browser(what: str) -> Path:
+    """Skip the calling test module unless Chromium and Playwright are there; return Chromium's path."""
+    import pytest
+
+    chromium = chromium_path()
+    if not chromium.exists():
+        pytest.skip(f"no Chromium at {chromium} (apt-get install chromium) — {what} skipped", allow_module_level=True)
+    pytest.importorskip("playwright.sync_api", exc_type=ImportError,
+                        reason=f"playwright is not importable (pip install -e '.[browser]') — {what} skipped")
+    return chromium
+
 def launch_chromium(playwright: Any, executable: Path) -> Any:
     """Start headless Chromium through an already started Playwright."""
     return playwright.chromium.launch(

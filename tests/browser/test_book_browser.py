@@ -41,13 +41,7 @@ from private_jupyterlab import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = lab_harness.chromium_path()
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium) — book browser tests skipped",
-                allow_module_level=True)
-pytest.importorskip(
-    "playwright.sync_api", exc_type=ImportError,
-    reason="playwright is not importable (pip install -e '.[browser]') — book browser tests skipped")
+CHROMIUM = lab_harness.skip_module_without_browser("book browser tests")
 
 HTML = Path(os.environ.get("BINN_BOOK_HTML", REPO_ROOT / "book" / "_build" / "html")).resolve()
 if not (HTML / "index.html").is_file():

@@ -53,13 +53,7 @@ from private_jupyterlab import discover_notebooks, tutorials_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = lab_harness.chromium_path()
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium) — browser tests skipped",
-                allow_module_level=True)
-pytest.importorskip(
-    "playwright.sync_api", exc_type=ImportError,
-    reason="playwright is not importable (pip install -e '.[browser]') — browser tests skipped")
+CHROMIUM = lab_harness.skip_module_without_browser("browser tests")
 
 NOTEBOOKS = [path.name for path in discover_notebooks(tutorials_dir())]
 if not NOTEBOOKS:
