@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from binn_lite.data import make_synthetic
 from binn_lite.errors import BinnInputError
 from binn_lite.exercises import uncertainty as ex
 from binn_lite.projection import Scenario, true_projection
+from binn_lite.uncertainty import Samples, noise_sd
 
 NAN = float("nan")
 
@@ -94,6 +96,32 @@ def test_noise_sd_wrong_answers_get_hints(residuals, capsys):
         assert hint in said(capsys)
     assert check.check_noise_sd("0.1", predicted, observed) is False
     assert "not text" in said(capsys)
+
+
+def test_noise_sd_printed_dropout_sigma_is_named(residuals, capsys):
+    """The sigma section 2 printed (noise_sd of the MC-dropout passes) is recognised, rounded as printed or in
+    full, and the message says what it is and what is asked -- without the right value."""
+    predicted, observed = residuals
+    rng = np.random.default_rng(1)
+    passes = predicted.double().numpy() * np.exp(rng.normal(0.05, 0.05, size=(20, *predicted.shape)))
+    samples = Samples("mc_dropout", pd.Index(range(50)), ("a",), torch.zeros(20, 50, 1), torch.zeros(20, 50, 1),
+                      torch.from_numpy(passes))
+    right, printed = ex.log_noise_sd(predicted, observed), noise_sd(samples, observed)
+    assert abs(printed - right) > 0.01  # the two quantities differ
+    for answer in [round(printed, 3), printed]:
+        assert check.check_noise_sd(answer, predicted, observed, dropout_samples=samples) is False
+        message = said(capsys)
+        assert "MC-dropout" in message and "20 passes" in message and "eval-mode" in message
+        assert "predicted_train" in message and f"{right:.3f}" not in message
+    # without the samples the checker cannot tell, and falls back to the general hint
+    assert check.check_noise_sd(round(printed, 3), predicted, observed) is False
+    assert "residuals" in said(capsys)
+    # the right answer still passes when the samples are given; typed with 3 decimals it is called rounded
+    assert check.check_noise_sd(right, predicted, observed, dropout_samples=samples) is True
+    said(capsys)
+    assert abs(round(right, 3) - right) > 1e-4 * right  # outside the tolerance
+    assert check.check_noise_sd(round(right, 3), predicted, observed, dropout_samples=samples) is False
+    assert "rounded" in said(capsys)
 
 
 def test_noise_sd_input_is_checked(residuals):

@@ -17,6 +17,7 @@ import torch
 from ..clm5 import DZ, ZISOI
 from ..errors import BinnInputError
 from ..projection import Projection, layer_thickness_above
+from ..uncertainty import Samples, noise_sd
 from ._feedback import correct, number, unanswered, wrong
 
 __all__ = ["interval_coverage", "log_noise_sd", "stock_change_by_hand",
@@ -88,8 +89,19 @@ def log_noise_sd(predicted: Any, observed: Any) -> float:
     return float(np.sqrt(np.mean((np.log(y[finite]) - np.log(p[finite])) ** 2)))
 
 
-def check_noise_sd(answer: Any, predicted: Any, observed: Any) -> bool | None:
-    """Exercise 2 (★★☆): sigma of the multiplicative noise from training residuals (relative tolerance 1e-4)."""
+def _printed(value: float, quantity: float, right: float) -> bool:
+    """``value`` is ``quantity`` as the notebook printed it (3 decimals) or in full, and not the right answer."""
+    return abs(value - quantity) <= 5e-4 + 1e-12 and abs(value - quantity) < abs(value - right)
+
+
+def check_noise_sd(answer: Any, predicted: Any, observed: Any, dropout_samples: Samples | None = None) -> bool | None:
+    """Exercise 2 (★★☆): sigma of the multiplicative noise from training residuals (relative tolerance 1e-4).
+
+    ``dropout_samples``: optional, the MC-dropout samples of the same sites (the notebook's
+    ``dropout_train``). With them the checker recognises the sigma section 2 printed from those
+    samples (``noise_sd``, to the 3 decimals printed or in full) and says why it is not the
+    quantity the exercise asks for.
+    """
     if unanswered(answer):
         return None
     value = number(answer, "sigma", nan_hint=" -- keep only the finite pairs (np.isfinite) before averaging")
@@ -100,6 +112,15 @@ def check_noise_sd(answer: Any, predicted: Any, observed: Any) -> bool | None:
     if close(right):
         return correct(f"sigma = {right:.4f}: log SOC scatters by about {right:.0%} around the BINN "
                        "(the example was made with 10 % noise).")
+    if dropout_samples is not None and _printed(value, noise_sd(dropout_samples, observed), right):
+        return wrong(f"that is the sigma printed in section 2, noise_sd of the MC-dropout samples: its residuals are "
+                     f"taken from the mean of log SOC over {dropout_samples.n_samples} passes with dropout switched "
+                     "ON. The exercise asks for the residuals of the ordinary eval-mode prediction (dropout off, one "
+                     "deterministic pass) in predicted_train -- another model output, so another sigma. Compute it "
+                     "from predicted_train and the observations.")
+    if abs(value - right) <= 5e-4:
+        return wrong("close, but rounded: give the value you computed itself (e.g. .item() of your result), not a "
+                     "copy typed with a few decimals.")
     if close(right**2):
         return wrong("that is the mean squared residual, a variance; sigma is its square root.")
     if close(right / math.log(10)):

@@ -28,7 +28,7 @@ _, predicted_train = dropout_mlp.predict_dataset(train)
 finite = torch.isfinite(train.soc) & torch.isfinite(predicted_train)
 residual = torch.log(train.soc[finite]) - torch.log(predicted_train[finite].double())  # natural log
 answer_2 = residual.pow(2).mean().sqrt().item()
-check.check_noise_sd(answer_2, predicted_train, train.soc)
+check.check_noise_sd(answer_2, predicted_train, train.soc, dropout_samples=dropout_train)
 
 # %% hint-3
 # The top of layer j is ZISOI[j] - DZ[j]; the part of it above 0.5 m is min(DZ[j], max(0, 0.5 - top)).
