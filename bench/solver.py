@@ -3,22 +3,29 @@
 1. The 140 x 140 steady-state solve (assembled from real CLM5 blocks: 20 layers x 7 pools) by 7 x 7
    block elimination vs dense, forward and forward+backward, for several batch sizes and both float
    precisions, side by side in one run; the headline ratio at batch 1024, float32.
-2. The whole model (assembly + solve) forward+backward per site, float64, batch 256, as in training
-   with ``learn="most_influential"``: before (assemble every part, 7 x 7 block elimination) and now
-   (:meth:`CLM5.precompute` cache + the pool-staged solve), timed alternately in one run; the ratio.
+2. The whole model (assembly + solve) forward+backward per site, float64, batch 256, as ``fit`` trains
+   with ``learn="most_influential"`` (the :meth:`CLM5.precompute` cache + the pool-staged solve), next
+   to the code of the release before issue 14 ("speed", which measured 0.056 ms per site then),
+   taken from git history; each in a fresh interpreter, timed alternately in one run; the ratio.
 
 Run: ``python bench/solver.py`` (add ``--quick`` for a smoke run).
 """
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from binn_lite.blocksolve import block_tridiagonal_solve, dense_solve
-from binn_lite.clm5 import (CLM5, CLM5_PARAMETERS, MOST_INFLUENTIAL, POOL, SYSTEM_DTYPE, Forcing, ZSOI,
-                            system_blocks, validate_parameters)
+from binn_lite.clm5 import CLM5_PARAMETERS, Forcing, ZSOI  # names the release before issue 14 had too
 
 
 def example_sites(batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, Forcing]:
@@ -42,6 +49,8 @@ def example_sites(batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, Forcing
 
 def example_blocks(batch: int, dtype: torch.dtype):
     """Real CLM5 system blocks for ``batch`` sites with random parameters and a mild climate."""
+    from binn_lite.clm5 import system_blocks
+
     return [t.detach() for t in system_blocks(*example_sites(batch, dtype))]
 
 
@@ -67,39 +76,71 @@ def measure(solve, blocks, backward: bool, repeats: int) -> float:
         return best_time_ms(run, repeats)
 
 
-def whole_model_ms_per_site(batch: int, repeats: int) -> tuple[float, float]:
-    """(before, now): ms per site of one forward+backward of the whole model, float64.
+#: the last commit before issue 14 ("speed"): the whole model as it was when the issue measured 0.056 ms per site
+RELEASE_BEFORE_SPEEDUP = "ca81db7"
 
-    *before*: what ``CLM5()(params, forcing)`` did until issue 14: assemble every part of the
-    system from the forcing, then 7 x 7 block elimination. *now*: ``CLM5()(params, cache)`` with
-    ``cache = model.precompute(forcing, params, MOST_INFLUENTIAL)``: only what the four learned
-    parameters change is recomputed, and the solve goes pool stage by pool stage. The two are timed
-    alternately (best of ``repeats`` each), so a busy machine slows both alike.
+#: one measurement in a fresh interpreter, with whichever binn_lite is on PYTHONPATH (then and now
+#: alike): best ms per site of ``model(params, forcing or cache).sum().backward()``, float64
+WHOLE_MODEL_WORKER = """
+import sys, time, torch
+sys.path.insert(0, sys.argv[3])
+from binn_lite.clm5 import CLM5
+from solver import example_sites
+torch.set_num_threads(1)
+batch, repeats = int(sys.argv[1]), int(sys.argv[2])
+params, forcing = example_sites(batch, torch.float64)
+model = CLM5()
+cached = hasattr(model, "precompute")  # as fit trains: learn the four most influential parameters
+where = model.precompute(forcing, params, ("efolding", "tau_s3", "fs1s3", "w_scaling")) if cached else forcing
+def run():
+    p = params.clone().requires_grad_(True)
+    model(p, where).sum().backward()
+run()
+best = float("inf")
+for _ in range(repeats):
+    start = time.perf_counter()
+    run()
+    best = min(best, time.perf_counter() - start)
+print(1e3 * best / batch)
+"""
+
+
+def release_checkout(rev: str, into: Path) -> Path | None:
+    """``binn_lite`` of commit ``rev`` extracted under ``into`` (None outside a git clone that has it)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "binn_lite"], capture_output=True,
+                                 check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(into, filter="data")
+    return into
+
+
+def whole_model_ms_per_site(batch: int, repeats: int, rounds: int) -> dict[str, float]:
+    """ms per site of one forward+backward of the whole model (assembly + solve), float64.
+
+    ``"now"``: this checkout, ``CLM5()(params, cache)`` with ``cache = model.precompute(forcing,
+    params, MOST_INFLUENTIAL)`` as ``fit`` trains; ``"before"``: the code of
+    :data:`RELEASE_BEFORE_SPEEDUP` (assemble everything from the forcing, 7 x 7 block elimination),
+    taken from git history (missing outside a git clone). Each runs in a fresh interpreter, the
+    two alternately ``rounds`` times (best of ``repeats`` calls each), so that a busy machine slows
+    both alike; the best of all rounds counts.
     """
-    params, forcing = example_sites(batch, torch.float64)
-    model = CLM5()
-    cache = model.precompute(forcing, params, MOST_INFLUENTIAL)
-    som = slice(POOL["som1"], POOL["som3"] + 1)
-
-    def before():
-        p = params.clone().requires_grad_(True)
-        model.check_params(p)
-        validate_parameters(p)
-        pools = block_tridiagonal_solve(*system_blocks(p.to(SYSTEM_DTYPE), forcing))
-        pools[:, :, som].sum(dim=-1).sum().backward()
-
-    def now():
-        p = params.clone().requires_grad_(True)
-        model(p, cache).sum().backward()
-
-    before(), now()  # warm-up
-    best = {before: float("inf"), now: float("inf")}
-    for _ in range(repeats):
-        for fn in best:
-            start = time.perf_counter()
-            fn()
-            best[fn] = min(best[fn], time.perf_counter() - start)
-    return 1e3 * best[before] / batch, 1e3 * best[now] / batch
+    here = Path(__file__).resolve().parent.parent
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"before": release_checkout(RELEASE_BEFORE_SPEEDUP, Path(tmp) / "before"), "now": here}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                if tree is None:
+                    continue
+                env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+                out = subprocess.run([sys.executable, "-c", WHOLE_MODEL_WORKER, str(batch), str(repeats),
+                                      str(here / "bench")], env=env, cwd=tmp, capture_output=True, text=True,
+                                     check=True).stdout
+                best[name] = min(best.get(name, float("inf")), float(out.split()[-1]))
+    return best
 
 
 def main() -> None:
@@ -128,9 +169,14 @@ def main() -> None:
         print(f"speedup fwd+bwd batch={batches[-1]} {str(dtype).replace('torch.', '')}: {headline:.1f}x")
     else:
         print(f"speedup fwd+bwd batch=1024 float32: {headline:.1f}x")
-    before, now = whole_model_ms_per_site(256, 5 if args.quick else 30)
-    print(f"whole model (assembly + solve) fwd+bwd, float64, batch 256, learn=most_influential, ms per site: "
-          f"before {before:.4f}, now {now:.4f}, speedup {before / now:.1f}x")
+    times = whole_model_ms_per_site(256, repeats=5 if args.quick else 30, rounds=1 if args.quick else 3)
+    line = f"whole model (assembly + solve) fwd+bwd, float64, batch 256, ms per site: now {times['now']:.4f}"
+    if "before" in times:
+        line += (f", before issue 14 ({RELEASE_BEFORE_SPEEDUP}) {times['before']:.4f}: "
+                 f"{times['before'] / times['now']:.1f}x faster")
+    else:
+        line += f" (no git history here: the code before issue 14, {RELEASE_BEFORE_SPEEDUP}, was not timed)"
+    print(line)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .errors import BinnInputError
@@ -59,7 +60,8 @@ class BlockTridiagonal:
     upper : ``[batch, N, n]`` diagonal coupling of block row j to x_{j+1} (``upper[:, -1]`` unused).
 
     Stores ``S_j^{-1}`` and ``C_j = S_j^{-1} diag(u_j)`` for every block row: :meth:`solve` and
-    :meth:`solve_transposed` reuse them.
+    :meth:`solve_transposed` reuse them. With dense blocks, vectors are handled as columns
+    ``[batch, n, 1]`` inside the recursions, so that every step is one or two batched calls.
     """
 
     def __init__(self, lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor):
@@ -72,47 +74,54 @@ class BlockTridiagonal:
                 f"upper {tuple(upper.shape)}"
             )
         self.n_blocks = n_blocks
-        self.lower = lower.unbind(dim=1)  # one view per block row
-        # diag(l) X multiplies row k of a dense block X by l_k, X diag(u) its column k by u_k
-        rows = lower.unsqueeze(-1).unbind(dim=1) if self.dense else self.lower
-        columns = upper.unsqueeze(-2).unbind(dim=1) if self.dense else upper.unbind(dim=1)
-        inverse = (lambda s: torch.linalg.inv_ex(s).inverse) if self.dense else torch.reciprocal
+        # diag(l) X multiplies row k of a dense block X (or of a column vector) by l_k, X diag(u) its column k by u_k
+        self.lower = (lower.unsqueeze(-1) if self.dense else lower).unbind(dim=1)
+        columns = (upper.unsqueeze(-2) if self.dense else upper).unbind(dim=1)
+        inverse = (lambda s: torch.linalg.inv_ex(s)[0]) if self.dense else torch.reciprocal
         self.s_inv, self.coupling = [], []
         for j, d in enumerate(diag.unbind(dim=1)):
-            s = d if j == 0 else torch.addcmul(d, rows[j], self.coupling[-1], value=-1)  # D_j - diag(l_j) C_{j-1}
+            s = d if j == 0 else torch.addcmul(d, self.lower[j], self.coupling[-1], value=-1)  # D_j - diag(l_j) C_{j-1}
             self.s_inv.append(inverse(s))
             self.coupling.append(self.s_inv[-1] * columns[j])  # C_j = S_j^{-1} diag(u_j)
 
-    def _apply(self, matrix: torch.Tensor, vector: torch.Tensor, transposed: bool = False) -> torch.Tensor:
-        """``matrix @ vector`` (or ``matrix^T @ vector``) for a block ``[batch, n, n]`` or ``[batch, n]``."""
-        if not self.dense:
-            return matrix * vector
-        if transposed:
-            return torch.bmm(vector.unsqueeze(1), matrix).squeeze(1)
-        return torch.bmm(matrix, vector.unsqueeze(2)).squeeze(2)
+    def _columns(self, rhs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``rhs`` [batch, N, n] as one vector per block row (columns [batch, n, 1] for dense blocks)."""
+        return (rhs.unsqueeze(-1) if self.dense else rhs).unbind(dim=1)
+
+    def _stacked(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.stack(vectors, dim=1)
+        return x.squeeze(-1) if self.dense else x
 
     def solve(self, rhs: torch.Tensor) -> torch.Tensor:
         """Solve ``M x = rhs`` for ``rhs`` of shape ``[batch, N, n]``."""
-        b = rhs.unbind(dim=1)
-        y = [self._apply(self.s_inv[0], b[0])]  # L y = rhs
+        apply = torch.bmm if self.dense else torch.mul
+        b = self._columns(rhs)
+        y = [apply(self.s_inv[0], b[0])]  # L y = rhs: y_j = S_j^{-1} (b_j - l_j y_{j-1})
         for j in range(1, self.n_blocks):
-            y.append(self._apply(self.s_inv[j], torch.addcmul(b[j], self.lower[j], y[-1], value=-1)))
-        x = [y[-1]]  # U x = y, from the bottom up
+            y.append(apply(self.s_inv[j], torch.addcmul(b[j], self.lower[j], y[-1], value=-1)))
+        x = [y[-1]]  # U x = y, from the bottom up: x_j = y_j - C_j x_{j+1}
         for j in range(self.n_blocks - 2, -1, -1):
-            x.append(y[j] - self._apply(self.coupling[j], x[-1]))
-        return torch.stack(x[::-1], dim=1)
+            if self.dense:
+                x.append(torch.baddbmm(y[j], self.coupling[j], x[-1], alpha=-1))
+            else:
+                x.append(torch.addcmul(y[j], self.coupling[j], x[-1], value=-1))
+        return self._stacked(x[::-1])
 
     def solve_transposed(self, rhs: torch.Tensor) -> torch.Tensor:
         """Solve ``M^T lam = rhs`` with the same factors (the adjoint solve)."""
-        g = rhs.unbind(dim=1)
-        w = [g[0]]  # U^T w = rhs (unit block lower triangular)
+        g = self._columns(rhs)
+        w = [g[0]]  # U^T w = rhs (unit block lower triangular): w_j = g_j - C_{j-1}^T w_{j-1}
         for j in range(1, self.n_blocks):
-            w.append(g[j] - self._apply(self.coupling[j - 1], w[-1], transposed=True))
-        lam = [self._apply(self.s_inv[-1], w[-1], transposed=True)]  # L^T lam = w (block upper triangular)
+            if self.dense:
+                w.append(torch.baddbmm(g[j], self.coupling[j - 1].mT, w[-1], alpha=-1))
+            else:
+                w.append(torch.addcmul(g[j], self.coupling[j - 1], w[-1], value=-1))
+        # L^T lam = w (block upper triangular): lam_j = S_j^{-T} (w_j - l_{j+1} lam_{j+1})
+        apply = (lambda s, v: torch.bmm(s.mT, v)) if self.dense else torch.mul
+        lam = [apply(self.s_inv[-1], w[-1])]
         for j in range(self.n_blocks - 2, -1, -1):
-            r = torch.addcmul(w[j], self.lower[j + 1], lam[-1], value=-1)
-            lam.append(self._apply(self.s_inv[j], r, transposed=True))
-        return torch.stack(lam[::-1], dim=1)
+            lam.append(apply(self.s_inv[j], torch.addcmul(w[j], self.lower[j + 1], lam[-1], value=-1)))
+        return self._stacked(lam[::-1])
 
 
 class _BlockTridiagonalSolve(torch.autograd.Function):
@@ -208,21 +217,21 @@ def _stage_system(stage: Stage, sub, main, sup, rates, transfer):
 class _StagedSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sub, main, sup, rates, transfer, inputs, stages):
-        solved, factors = [], []
+        x = torch.empty(inputs.shape, dtype=inputs.dtype, device=inputs.device)
+        factors = []
         for stage in stages:
             c = stage.compartments
             rhs = inputs[:, :, c]
-            if c.start > 0:  # material passed on by the compartments already solved: A_cq r_q x_q
+            if c.start > 0:  # material passed on by the compartments already solved: + sum_q A_cq r_q x_q
                 earlier = slice(0, c.start)
-                rhs = rhs + (rates[:, :, earlier] * torch.cat(solved, dim=-1)) @ transfer[:, c, earlier].transpose(1, 2)
+                rhs = torch.baddbmm(rhs, rates[:, :, earlier] * x[:, :, earlier], transfer[:, c, earlier].mT)
             lower, diag, upper = _stage_system(stage, sub, main, sup, rates, transfer)
             if lower is None:
                 factors.append(diag)
-                solved.append(rhs / diag)
+                x[:, :, c] = rhs / diag
             else:
                 factors.append(BlockTridiagonal(lower, diag, upper))
-                solved.append(factors[-1].solve(rhs))
-        x = torch.cat(solved, dim=-1)
+                x[:, :, c] = factors[-1].solve(rhs)
         ctx.stages, ctx.factors = stages, factors
         ctx.save_for_backward(x, rates, transfer)
         return x
@@ -231,25 +240,24 @@ class _StagedSolve(torch.autograd.Function):
     @once_differentiable  # the adjoint reuses the forward factors as constants: no second derivatives
     def backward(ctx, grad_x):
         x, rates, transfer = ctx.saved_tensors
-        lam = []  # M^T is block upper triangular: the last stage first
-        for stage, factors in zip(reversed(ctx.stages), reversed(ctx.factors)):
+        lam = torch.empty_like(x)
+        for stage, factors in zip(reversed(ctx.stages), reversed(ctx.factors)):  # M^T is block upper triangular
             c = stage.compartments
             rhs = grad_x[:, :, c]
-            if lam:  # what the later compartments received from these: r_q sum_p A_pq lam_p
+            if c.stop < x.shape[-1]:  # what the later compartments received from these: + r_q sum_p A_pq lam_p
                 later = slice(c.stop, None)
-                rhs = rhs + rates[:, :, c] * (torch.cat(lam[::-1], dim=-1) @ transfer[:, later, c])
-            lam.append(rhs / factors if isinstance(factors, torch.Tensor) else factors.solve_transposed(rhs))
-        lam = torch.cat(lam[::-1], dim=-1)
-        mobile = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+                rhs = torch.addcmul(rhs, rates[:, :, c], torch.bmm(lam[:, :, later], transfer[:, later, c]))
+            lam[:, :, c] = rhs / factors if isinstance(factors, torch.Tensor) else factors.solve_transposed(rhs)
+        # dL/dM = -lam x^T on M's pattern; V (x) diag(m) carries -m_p lam_jp x_kp to V_jk
+        mobile = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)  # m_p
         for stage in ctx.stages:
             mobile[stage.compartments] = float(stage.mixing)
-        mixed_lam = lam * mobile
-        grad_sub, grad_sup = torch.zeros_like(x[..., 0]), torch.zeros_like(x[..., 0])
-        grad_sub[:, 1:] = -(mixed_lam[:, 1:] * x[:, :-1]).sum(dim=-1)  # -sum_p m_p lam_jp x_j-1,p
-        grad_sup[:, :-1] = -(mixed_lam[:, :-1] * x[:, 1:]).sum(dim=-1)
-        grad_main = -(mixed_lam * x).sum(dim=-1)
-        grad_rates = x * (lam @ transfer)  # x_jq sum_p lam_jp A_pq
-        grad_transfer = lam.transpose(1, 2) @ (rates * x)  # sum_j lam_jp r_jq x_jq
+        mixed = lam * -mobile
+        grad_sub = F.pad(torch.linalg.vecdot(mixed[:, 1:], x[:, :-1]), (1, 0))  # -sum_p m_p lam_jp x_j-1,p
+        grad_sup = F.pad(torch.linalg.vecdot(mixed[:, :-1], x[:, 1:]), (0, 1))
+        grad_main = torch.linalg.vecdot(mixed, x)
+        grad_rates = x * torch.bmm(lam, transfer)  # x_jq sum_p lam_jp A_pq
+        grad_transfer = torch.bmm(lam.mT, rates * x)  # sum_j lam_jp r_jq x_jq
         return grad_sub, grad_main, grad_sup, grad_rates, grad_transfer, lam, None
 
 

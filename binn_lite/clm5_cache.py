@@ -65,7 +65,7 @@ def _water_means(parts: dict[str, torch.Tensor], w_scaling: torch.Tensor) -> tor
     limit = (1.0 / w_scaling).detach()[:, None, None].expand(-1, n_layers, 1).contiguous()
     unsaturated = torch.searchsorted(water_sorted, limit, right=True)[..., 0]  # [batch, 20]: months with w <= 1/s
     rows = torch.arange(batch * n_layers, device=sums.device).reshape(batch, n_layers) * n_counts + unsaturated
-    picked = sums.reshape(-1, 4)[rows]  # [batch, 20, 4]
+    picked = sums.reshape(-1, 4).index_select(0, rows.reshape(-1)).view(batch, n_layers, 4)
     means = (w_scaling[:, None, None] * picked[..., :2] + picked[..., 2:]) / 12.0  # [batch, 20, 2]
     return means.transpose(1, 2)
 
@@ -88,8 +88,11 @@ class CLM5Cache:
     """
 
     def __init__(self, forcing: Forcing, params: torch.Tensor, varying: tuple[str, ...],
-                 parts: dict[str, torch.Tensor], folded: tuple[str, ...]):
-        self.forcing, self.params, self.varying = forcing, params, varying
+                 parts: dict[str, torch.Tensor], folded: tuple[str, ...], forcing_index: torch.Tensor | None = None):
+        # ``forcing[forcing_index]`` is taken when first asked for: a training minibatch
+        # (``cache[index]``) whose parts are all cached never needs its forcing
+        self._forcing, self._forcing_index = forcing, forcing_index
+        self.params, self.varying = params, varying
         self.parts, self.folded = parts, folded
         self.fixed_columns = torch.tensor([i for i, name in enumerate(CLM5_PARAMETERS.names) if name not in varying],
                                           dtype=torch.long, device=params.device)
@@ -124,15 +127,26 @@ class CLM5Cache:
             parts["monthly"] = monthly  # [n, 2, 12, 20]
         return cls(forcing, params, varying, parts, folded)
 
+    @property
+    def forcing(self) -> Forcing:
+        """The :class:`~binn_lite.clm5.Forcing` of the cached sites."""
+        if self._forcing_index is not None:
+            self._forcing, self._forcing_index = self._forcing[self._forcing_index], None
+        return self._forcing
+
     # -- the forcing protocol ------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self.forcing)
+        return self.params.shape[0]
 
     def __getitem__(self, index: Any) -> "CLM5Cache":
         """The cache of sites ``index`` (int, slice, list, index array or boolean mask)."""
         index = site_index(index, self.params.device)
         parts = {name: value[index] for name, value in self.parts.items()}
-        return CLM5Cache(self.forcing[index], self.params[index], self.varying, parts, self.folded)
+        params = self.params[index]
+        forcing, within = self._forcing, torch.arange(len(self), device=self.params.device)[index]
+        if self._forcing_index is not None:
+            within = self._forcing_index[within]
+        return CLM5Cache(forcing, params, self.varying, parts, self.folded, forcing_index=within)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "CLM5Cache":
         """On ``device``; ``dtype`` is accepted for the protocol and ignored (everything stays float64)."""

@@ -72,6 +72,20 @@ def test_a_subset_of_the_cache_equals_the_subset_of_the_forcing(index):
     torch.testing.assert_close(model(params[rows(index)], subset), expected, rtol=1e-10, atol=0)
 
 
+def test_the_forcing_of_a_subset_of_a_subset_is_taken_when_asked_for():
+    """A minibatch of a cache indexes its forcing only when something needs it, and then the right sites."""
+    forcing, model = every_regime(), CLM5()
+    params = CLM5_PARAMETERS.to_physical(unit_params(10, 5))
+    cache = model.precompute(forcing, params, MOST_INFLUENTIAL)
+    subset = cache[[9, 2, 5, 7]][1:]
+    assert subset._forcing_index is not None  # not taken yet
+    expected = forcing[[9, 2, 5, 7]][1:]
+    for name in ("litter_input", "soil_temperature", "water_scalar", "bedrock"):
+        torch.testing.assert_close(getattr(subset.forcing, name), getattr(expected, name), rtol=0, atol=0)
+    torch.testing.assert_close(model.mass_balance(params[[2, 5, 7]], subset),
+                               model.mass_balance(params[[2, 5, 7]], expected), rtol=0, atol=1e-14)
+
+
 def rows(index):
     """The same selection for a parameter tensor."""
     if isinstance(index, int):
