@@ -244,8 +244,9 @@ class _StagedSolve(torch.autograd.Function):
         for stage, factors in zip(reversed(ctx.stages), reversed(ctx.factors)):  # M^T is block upper triangular
             c = stage.compartments
             rhs = grad_x[:, :, c]
-            if c.stop < x.shape[-1]:  # what the later compartments received from these: + r_q sum_p A_pq lam_p
-                later = slice(c.stop, None)
+            stop = c.indices(x.shape[-1])[1]
+            if stop < x.shape[-1]:  # what the later compartments received from these: + r_q sum_p A_pq lam_p
+                later = slice(stop, None)
                 rhs = torch.addcmul(rhs, rates[:, :, c], torch.bmm(lam[:, :, later], transfer[:, later, c]))
             lam[:, :, c] = rhs / factors if isinstance(factors, torch.Tensor) else factors.solve_transposed(rhs)
         # dL/dM = -lam x^T on M's pattern; V (x) diag(m) carries -m_p lam_jp x_kp to V_jk
