@@ -38,6 +38,7 @@ and every inverse is entrywise non-negative.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import torch
@@ -89,22 +90,32 @@ class BlockTridiagonal:
         return (rhs.unsqueeze(-1) if self.dense else rhs).unbind(dim=1)
 
     def _stacked(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        """One vector per block row (as :meth:`_columns` gives them) back to ``[batch, N, n]``."""
         x = torch.stack(vectors, dim=1)
         return x.squeeze(-1) if self.dense else x
 
+    def _times(self, block: torch.Tensor, vector: torch.Tensor, transposed: bool = False) -> torch.Tensor:
+        """``block @ vector`` (``block^T @ vector``): one batched product, elementwise for diagonal blocks."""
+        if not self.dense:
+            return block * vector
+        return torch.bmm(block.mT if transposed else block, vector)
+
+    def _minus_times(self, vector: torch.Tensor, block: torch.Tensor, other: torch.Tensor,
+                     transposed: bool = False) -> torch.Tensor:
+        """``vector - block @ other`` (``block^T``) in one call."""
+        if not self.dense:
+            return torch.addcmul(vector, block, other, value=-1)
+        return torch.baddbmm(vector, block.mT if transposed else block, other, alpha=-1)
+
     def solve(self, rhs: torch.Tensor) -> torch.Tensor:
         """Solve ``M x = rhs`` for ``rhs`` of shape ``[batch, N, n]``."""
-        apply = torch.bmm if self.dense else torch.mul
         b = self._columns(rhs)
-        y = [apply(self.s_inv[0], b[0])]  # L y = rhs: y_j = S_j^{-1} (b_j - l_j y_{j-1})
+        y = [self._times(self.s_inv[0], b[0])]  # L y = rhs: y_j = S_j^{-1} (b_j - l_j y_{j-1})
         for j in range(1, self.n_blocks):
-            y.append(apply(self.s_inv[j], torch.addcmul(b[j], self.lower[j], y[-1], value=-1)))
+            y.append(self._times(self.s_inv[j], torch.addcmul(b[j], self.lower[j], y[-1], value=-1)))
         x = [y[-1]]  # U x = y, from the bottom up: x_j = y_j - C_j x_{j+1}
         for j in range(self.n_blocks - 2, -1, -1):
-            if self.dense:
-                x.append(torch.baddbmm(y[j], self.coupling[j], x[-1], alpha=-1))
-            else:
-                x.append(torch.addcmul(y[j], self.coupling[j], x[-1], value=-1))
+            x.append(self._minus_times(y[j], self.coupling[j], x[-1]))
         return self._stacked(x[::-1])
 
     def solve_transposed(self, rhs: torch.Tensor) -> torch.Tensor:
@@ -112,15 +123,12 @@ class BlockTridiagonal:
         g = self._columns(rhs)
         w = [g[0]]  # U^T w = rhs (unit block lower triangular): w_j = g_j - C_{j-1}^T w_{j-1}
         for j in range(1, self.n_blocks):
-            if self.dense:
-                w.append(torch.baddbmm(g[j], self.coupling[j - 1].mT, w[-1], alpha=-1))
-            else:
-                w.append(torch.addcmul(g[j], self.coupling[j - 1], w[-1], value=-1))
+            w.append(self._minus_times(g[j], self.coupling[j - 1], w[-1], transposed=True))
         # L^T lam = w (block upper triangular): lam_j = S_j^{-T} (w_j - l_{j+1} lam_{j+1})
-        apply = (lambda s, v: torch.bmm(s.mT, v)) if self.dense else torch.mul
-        lam = [apply(self.s_inv[-1], w[-1])]
+        lam = [self._times(self.s_inv[-1], w[-1], transposed=True)]
         for j in range(self.n_blocks - 2, -1, -1):
-            lam.append(apply(self.s_inv[j], torch.addcmul(w[j], self.lower[j + 1], lam[-1], value=-1)))
+            r = torch.addcmul(w[j], self.lower[j + 1], lam[-1], value=-1)
+            lam.append(self._times(self.s_inv[j], r, transposed=True))
         return self._stacked(lam[::-1])
 
 
@@ -222,8 +230,9 @@ class _StagedSolve(torch.autograd.Function):
         for stage in stages:
             c = stage.compartments
             rhs = inputs[:, :, c]
-            if c.start > 0:  # material passed on by the compartments already solved: + sum_q A_cq r_q x_q
-                earlier = slice(0, c.start)
+            start = c.indices(x.shape[-1])[0]
+            if start > 0:  # material passed on by the compartments already solved: + sum_q A_cq r_q x_q
+                earlier = slice(0, start)
                 rhs = torch.baddbmm(rhs, rates[:, :, earlier] * x[:, :, earlier], transfer[:, c, earlier].mT)
             lower, diag, upper = _stage_system(stage, sub, main, sup, rates, transfer)
             if lower is None:
@@ -253,10 +262,10 @@ class _StagedSolve(torch.autograd.Function):
         mobile = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)  # m_p
         for stage in ctx.stages:
             mobile[stage.compartments] = float(stage.mixing)
-        mixed = lam * -mobile
-        grad_sub = F.pad(torch.linalg.vecdot(mixed[:, 1:], x[:, :-1]), (1, 0))  # -sum_p m_p lam_jp x_j-1,p
-        grad_sup = F.pad(torch.linalg.vecdot(mixed[:, :-1], x[:, 1:]), (0, 1))
-        grad_main = torch.linalg.vecdot(mixed, x)
+        minus_mixed = lam * -mobile  # -m_p lam_jp
+        grad_sub = F.pad(torch.linalg.vecdot(minus_mixed[:, 1:], x[:, :-1]), (1, 0))  # -sum_p m_p lam_jp x_j-1,p
+        grad_sup = F.pad(torch.linalg.vecdot(minus_mixed[:, :-1], x[:, 1:]), (0, 1))  # -sum_p m_p lam_jp x_j+1,p
+        grad_main = torch.linalg.vecdot(minus_mixed, x)  # -sum_p m_p lam_jp x_jp
         grad_rates = x * torch.bmm(lam, transfer)  # x_jq sum_p lam_jp A_pq
         grad_transfer = torch.bmm(lam.mT, rates * x)  # sum_j lam_jp r_jq x_jq
         return grad_sub, grad_main, grad_sup, grad_rates, grad_transfer, lam, None
@@ -279,6 +288,17 @@ def staged_solve(sub: torch.Tensor, main: torch.Tensor, sup: torch.Tensor, rates
 
     Shapes: ``sub``, ``main``, ``sup`` ``[batch, N]`` (``sub[:, 0]``, ``sup[:, -1]`` unused);
     ``rates`` ``[batch, N, n]``; ``transfer`` ``A`` ``[batch, n, n]``; ``inputs`` ``b``
-    ``[batch, N, n]``; ``stages`` cover ``0 .. n-1`` in order. Returns ``x`` ``[batch, N, n]``.
+    ``[batch, N, n]``; ``stages`` cover ``0 .. n-1`` in order. ``transfer`` and ``inputs`` may have
+    batch 1 (the same for every site); all are computed in their common dtype. Returns ``x``
+    ``[batch, N, n]``.
     """
-    return _StagedSolve.apply(sub, main, sup, rates, transfer, inputs, tuple(stages))
+    n = rates.shape[-1]
+    covered = [i for stage in stages for i in range(*stage.compartments.indices(n))]
+    if covered != list(range(n)):
+        raise BinnInputError(f"the stages must cover the {n} compartments once, in order; they cover {covered}")
+    dtype = functools.reduce(torch.promote_types, [t.dtype for t in (sub, main, sup, rates, transfer, inputs)])
+    batch = rates.shape[0]
+    transfer = transfer.to(dtype).expand(batch, n, n)
+    inputs = inputs.to(dtype).expand(batch, *inputs.shape[1:])
+    return _StagedSolve.apply(sub.to(dtype), main.to(dtype), sup.to(dtype), rates.to(dtype), transfer, inputs,
+                              tuple(stages))

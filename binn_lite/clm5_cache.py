@@ -82,7 +82,8 @@ class CLM5Cache:
 
     Attributes
     ----------
-    forcing : the :class:`~binn_lite.clm5.Forcing` of the sites (float64).
+    forcing : the :class:`~binn_lite.clm5.Forcing` of the sites (float64); a cache of a subset of
+        sites (``cache[index]``) takes it from its parent's forcing when it is first read.
     params : float64 [n_sites, 21], the parameters it was built with (the fixed columns matter).
     varying : names of the parameters that may change between calls.
     """
@@ -142,11 +143,10 @@ class CLM5Cache:
         """The cache of sites ``index`` (int, slice, list, index array or boolean mask)."""
         index = site_index(index, self.params.device)
         parts = {name: value[index] for name, value in self.parts.items()}
-        params = self.params[index]
-        forcing, within = self._forcing, torch.arange(len(self), device=self.params.device)[index]
+        within = torch.arange(len(self), device=self.params.device)[index]  # positions in this cache's forcing
         if self._forcing_index is not None:
-            within = self._forcing_index[within]
-        return CLM5Cache(forcing, params, self.varying, parts, self.folded, forcing_index=within)
+            within = self._forcing_index[within]  # ... in the forcing it was built from
+        return CLM5Cache(self._forcing, self.params[index], self.varying, parts, self.folded, forcing_index=within)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "CLM5Cache":
         """On ``device``; ``dtype`` is accepted for the protocol and ignored (everything stays float64)."""
@@ -191,20 +191,22 @@ class CLM5Cache:
             )
 
     def system_parts(self, params: torch.Tensor) -> SystemParts:
-        """The :class:`~binn_lite.clm5.SystemParts` at ``params`` (float64, checked with :meth:`check`)."""
-        parts, forcing = self.parts, self.forcing
+        """The :class:`~binn_lite.clm5.SystemParts` at ``params`` (float64, checked with :meth:`check`).
+
+        Only the parts the cache does not hold read :attr:`forcing` (then taken for these sites)."""
+        parts = self.parts
         if "transport" in parts:
             transport = tuple(parts["transport"].unbind(dim=1))
         else:
-            transport = _transport_bands(params, forcing)
+            transport = _transport_bands(params, self.forcing)
         if "inputs" in parts:
             inputs = parts["inputs"]
         else:
-            inputs = input_allocation(params, forcing).transpose(1, 2)
+            inputs = input_allocation(params, self.forcing).transpose(1, 2)
         if "environment" in parts:
             environment = parts["environment"]
         elif "water_sums" in parts:
             environment = _water_means(parts, params[:, CLM5_PARAMETERS.index("w_scaling")])
         else:
-            environment = _environment_means(params, forcing, parts["monthly"], self.folded)
+            environment = _environment_means(params, self.forcing, parts["monthly"], self.folded)
         return SystemParts(transport, _pool_rates(params, environment), transfer_matrix(params), inputs)

@@ -123,8 +123,9 @@ __all__ = ["ProcessModel", "interpolate", "site_index"]
 def site_index(index: Any, device: torch.device) -> Any:
     """Normalise a site selection for ``forcing[index]`` (section 4 of the module docstring).
 
-    An ``int`` becomes a one-site list (so the batch dimension stays), lists, tuples and NumPy
-    arrays become index tensors on ``device``, tensors move to ``device``; slices pass through.
+    An ``int`` (or a 0-d tensor) becomes a one-site index (so the batch dimension stays), lists,
+    tuples and NumPy arrays become index tensors on ``device``, tensors move to ``device``; slices
+    pass through.
     """
     if isinstance(index, (int, np.integer)):
         index = [int(index)]
@@ -132,6 +133,8 @@ def site_index(index: Any, device: torch.device) -> Any:
         index = torch.as_tensor(np.asarray(index))
     if isinstance(index, torch.Tensor):
         index = index.to(device)
+        if index.ndim == 0 and index.dtype != torch.bool:  # one site, as an int
+            index = index.reshape(1)
     return index
 
 

@@ -480,15 +480,13 @@ class _Trainer:
         n, batch_size = len(self.train_idx), self.settings.batch_size
         full_batch = batch_size >= n
         order = None if full_batch else torch.randperm(n, generator=self.generator).to(self.settings.device)
-        # the sites in this epoch's order, taken once: each minibatch is then a slice (a view)
-        shuffled = self.training if full_batch or self.parallel is not None else self.training.take(order)
         total, count = 0.0, 0
         for start, stop in _batches(n, batch_size):
             if self.parallel is not None:  # this process's share of the global batch
                 rows = torch.arange(start, stop, device=self.settings.device) if full_batch else order[start:stop]
                 batch = self.training.take(self.parallel.shard(rows))
             else:
-                batch = shuffled if full_batch else shuffled.take(slice(start, stop))
+                batch = self.training if full_batch else self.training.take(order[start:stop])
             _, data_loss = self.backward(batch, epoch)
             self.optimiser.step()
             total += float(data_loss) * (stop - start)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from binn_lite.blocksolve import BlockTridiagonal, Stage, block_tridiagonal_solve, dense_solve, staged_solve, to_dense
+from binn_lite.errors import BinnInputError
 
 
 def random_m_matrix_system(batch=3, n_blocks=6, n=4, seed=0, dtype=torch.float64):
@@ -133,3 +134,25 @@ def test_staged_solve_gradcheck():
 
     variables = [t.clone().requires_grad_(True) for t in (sub[:, 1:], main, sup[:, :-1], rates, transfer, inputs)]
     assert torch.autograd.gradcheck(solve, variables)
+
+
+def test_staged_solve_takes_a_shared_transfer_matrix_and_mixed_dtypes():
+    """``transfer`` and ``inputs`` of batch 1 serve every site; a float32 input is promoted, not the rest rounded."""
+    (sub, main, sup, rates, transfer, inputs), stages = random_compartment_system()
+    shared = transfer[:1]
+    expected = staged_solve(sub, main, sup, rates, shared.expand_as(transfer), inputs, stages)
+    torch.testing.assert_close(staged_solve(sub, main, sup, rates, shared, inputs, stages), expected, rtol=0, atol=0)
+    x = staged_solve(sub, main, sup, rates, transfer.float(), inputs, stages)
+    assert x.dtype == torch.float64
+    torch.testing.assert_close(x, staged_solve(sub, main, sup, rates, transfer.float().double(), inputs, stages),
+                               rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cover", [[slice(0, 2)], [slice(0, 2), slice(1, 4)], [slice(2, 4), slice(0, 2)]],
+                         ids=["missing", "overlapping", "out of order"])
+def test_staged_solve_refuses_stages_that_do_not_cover_the_compartments(cover):
+    system, stages = random_compartment_system()
+    n = system[3].shape[-1]
+    bad = [Stage(slice(c.start, min(c.stop, n)), mixing=True, exchange=True) for c in cover]
+    with pytest.raises(BinnInputError, match="cover"):
+        staged_solve(*system, bad)

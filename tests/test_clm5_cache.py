@@ -59,9 +59,9 @@ def test_water_saturation_is_the_same_at_every_w_scaling(w_scaling):
     assert_same_model(MOST_INFLUENTIAL, every_regime(), unit_params(10, 3), evaluated)
 
 
-@pytest.mark.parametrize("index", [3, slice(2, 7), [7, 1, 1], np.array([0, 9]), torch.tensor([4, 2]),
+@pytest.mark.parametrize("index", [3, torch.tensor(5), slice(2, 7), [7, 1, 1], np.array([0, 9]), torch.tensor([4, 2]),
                                    np.arange(10) % 3 == 0, torch.arange(10) >= 6],
-                         ids=["int", "slice", "list", "numpy", "tensor", "numpy mask", "torch mask"])
+                         ids=["int", "0-d tensor", "slice", "list", "numpy", "tensor", "numpy mask", "torch mask"])
 def test_a_subset_of_the_cache_equals_the_subset_of_the_forcing(index):
     forcing, model = every_regime(), CLM5()
     params = CLM5_PARAMETERS.to_physical(unit_params(10, 4))
@@ -78,7 +78,9 @@ def test_the_forcing_of_a_subset_of_a_subset_is_taken_when_asked_for():
     params = CLM5_PARAMETERS.to_physical(unit_params(10, 5))
     cache = model.precompute(forcing, params, MOST_INFLUENTIAL)
     subset = cache[[9, 2, 5, 7]][1:]
-    assert subset._forcing_index is not None  # not taken yet
+    soc = model(params[[2, 5, 7]].clone().requires_grad_(True), subset)  # as fit trains
+    soc.sum().backward()
+    assert subset._forcing_index is not None  # training did not need the forcing: not taken
     expected = forcing[[9, 2, 5, 7]][1:]
     for name in ("litter_input", "soil_temperature", "water_scalar", "bedrock"):
         torch.testing.assert_close(getattr(subset.forcing, name), getattr(expected, name), rtol=0, atol=0)
@@ -90,6 +92,8 @@ def rows(index):
     """The same selection for a parameter tensor."""
     if isinstance(index, int):
         return [index]
+    if isinstance(index, torch.Tensor) and index.ndim == 0:
+        return index.reshape(1)
     return torch.as_tensor(index) if isinstance(index, np.ndarray) else index
 
 
