@@ -292,7 +292,7 @@ def staged_solve(sub: torch.Tensor, main: torch.Tensor, sup: torch.Tensor, rates
     batch 1 (the same for every site); all are computed in their common dtype. Returns ``x``
     ``[batch, N, n]``.
     """
-    n = rates.shape[-1]
+    stages, n = tuple(stages), rates.shape[-1]
     covered = [i for stage in stages for i in range(*stage.compartments.indices(n))]
     if covered != list(range(n)):
         raise BinnInputError(f"the stages must cover the {n} compartments once, in order; they cover {covered}")
@@ -301,4 +301,4 @@ def staged_solve(sub: torch.Tensor, main: torch.Tensor, sup: torch.Tensor, rates
     transfer = transfer.to(dtype).expand(batch, n, n)
     inputs = inputs.to(dtype).expand(batch, *inputs.shape[1:])
     return _StagedSolve.apply(sub.to(dtype), main.to(dtype), sup.to(dtype), rates.to(dtype), transfer, inputs,
-                              tuple(stages))
+                              stages)
