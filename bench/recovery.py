@@ -136,11 +136,11 @@ def train_binn(kind: str, data, train_idx: np.ndarray, sites, test_idx: np.ndarr
         iterations = f"{len(result.history)} epochs"
         print(f"BINN (MLP): {iterations} (best {result.best_epoch}), {seconds:.1f} s including prediction")
     else:
-        n_lbfgs = sum(len(r.history) for r in result.refits)
-        iterations = f"{len(result.sparse.history)} + {n_lbfgs} L-BFGS ep."
+        n_lbfgs, n_lm = sum(len(r.history) for r in result.refits[:-1]), len(result.refit.history)
+        iterations = f"{len(result.sparse.history)} + {n_lbfgs} L-BFGS + {n_lm} LM ep."
         print(f"BINN (KAN): {len(result.sparse.history)} sparse epochs, then {len(result.refits)} prune-and-refit "
-              f"rounds ({n_lbfgs} L-BFGS epochs; edges {' -> '.join(map(str, result.edges))}), "
-              f"{seconds:.1f} s including prediction", flush=True)
+              f"rounds ({n_lbfgs} L-BFGS epochs, then {n_lm} Levenberg-Marquardt epochs; edges "
+              f"{' -> '.join(map(str, result.edges))}), {seconds:.1f} s including prediction", flush=True)
     return {"kind": kind, "seconds": seconds, "cpu": cpu, "evaluations": clm5.site_evaluations,
             "iterations": iterations, "n_fit": len(result.train_idx) + len(result.val_idx),
             "rec": recovery_table(params[names], sites.truth.params),

@@ -13,11 +13,9 @@ Run: ``python bench/solver.py`` (add ``--quick`` for a smoke run).
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ import torch
 
 from binn_lite.blocksolve import block_tridiagonal_solve, dense_solve
 from binn_lite.clm5 import CLM5_PARAMETERS, Forcing, ZSOI  # names the release before issue 14 had too
+from release import RELEASE_BEFORE_SPEEDUP, release_checkout
 
 
 def example_sites(batch: int, dtype: torch.dtype) -> tuple[torch.Tensor, Forcing]:
@@ -76,9 +75,6 @@ def measure(solve, blocks, backward: bool, repeats: int) -> float:
         return best_time_ms(run, repeats)
 
 
-#: the last commit before issue 14 ("speed"): the whole model as it was when the issue measured 0.056 ms per site
-RELEASE_BEFORE_SPEEDUP = "ca81db7"
-
 #: one measurement in a fresh interpreter, with whichever binn_lite is on PYTHONPATH (then and now
 #: alike): best ms per site of ``model(params, forcing or cache).sum().backward()``, float64
 WHOLE_MODEL_WORKER = """
@@ -106,19 +102,6 @@ for _ in range(repeats):
     best = min(best, time.perf_counter() - start)
 print(1e3 * best / batch)
 """
-
-
-def release_checkout(rev: str, into: Path) -> Path | None:
-    """``binn_lite`` of commit ``rev`` extracted under ``into`` (None outside a git clone that has it)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "binn_lite"], capture_output=True,
-                                 check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.10.12 / 3.11.4
-    tarfile.open(fileobj=io.BytesIO(archive)).extractall(into, **safe)
-    return into
 
 
 def whole_model_ms_per_site(batch: int, repeats: int, rounds: int) -> dict[str, float]:

@@ -61,15 +61,20 @@ class MaskedLoss:
                 )
             self.scale = 1.0
 
-    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
+    def residuals(self, pred: Tensor, target: Tensor) -> Tensor:
+        """The unscaled residuals, ``log pred - log target`` (``"log"``) or ``pred - target``
+        (``"nse"``), 0 where the target is not finite; the loss is ``sum(r**2) / count / scale``."""
         mask = torch.isfinite(target)
-        count = mask.sum()
-        if int(count) == 0:
-            return pred.new_zeros(())
         p = torch.where(mask, pred, torch.ones_like(pred))  # NaN-free so gradients stay clean
         t = torch.where(mask, target, torch.ones_like(target))
         if self.kind == "log":
             residual = torch.log(torch.clamp(p, min=torch.finfo(p.dtype).tiny)) - torch.log(t)
         else:
             residual = p - t
-        return (residual.pow(2) * mask).sum() / count / self.scale
+        return residual * mask
+
+    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
+        count = torch.isfinite(target).sum()
+        if int(count) == 0:
+            return pred.new_zeros(())
+        return self.residuals(pred, target).pow(2).sum() / count / self.scale

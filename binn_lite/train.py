@@ -21,8 +21,13 @@ loss valley of the four CLM5 parameters is long and flat (the Hessian's eigenval
 orders of magnitude, ``bench/identifiability.py``): Adam creeps along it, a quasi-Newton method
 follows its curvature. L-BFGS suits small heads (a pruned KAN) once they are near a solution; it
 has no decoupled weight decay, so ``weight_decay`` is ignored (regularise with the head's
-penalties). ScIReN's recipe, :func:`binn_lite.heads.sciren.fit_and_prune`, uses both: AdamW with
-the KAN's sparsity penalties, pruning, then L-BFGS on the pruned KAN.
+penalties). ``optimizer="lm"`` takes one full-batch Levenberg-Marquardt step per epoch
+(:mod:`binn_lite.levenberg_marquardt`): it computes the Gauss-Newton curvature from per-site
+Jacobians instead of learning it, and on a pruned KAN reaches the minimum in a handful of steps;
+training ends early once no step lowers the loss. It trains the head's weights alone (no global
+parameters, one process) and ignores ``lr`` and ``weight_decay``. ScIReN's recipe,
+:func:`binn_lite.heads.sciren.fit_and_prune`, uses all three: AdamW with the KAN's sparsity
+penalties, pruning, a short L-BFGS screening refit, pruning again, then Levenberg-Marquardt.
 
 Everything else
 ---------------
@@ -56,7 +61,7 @@ Long runs and several processes
 The steps of one run
 --------------------
 :class:`_Trainer` spells :func:`fit` out: prepare the sites (split, normalise, move to the device),
-build the optimiser, then per epoch one minibatch (or L-BFGS) pass, an evaluation on the
+build the optimiser, then per epoch one minibatch (or L-BFGS, or LM) pass, an evaluation on the
 validation sites, a divergence check (:class:`~binn_lite.divergence.DivergenceWatch`) and an
 early-stopping check (:class:`_EarlyStopping`) that keeps the best weights.
 """
@@ -82,6 +87,8 @@ from .dataset import positions
 from .distributed import DataParallel
 from .divergence import DivergenceWatch, nonfinite_message, saturated_share
 from .errors import BinnInputError, TrainingDiverged
+from .heads.base import Head
+from .levenberg_marquardt import LevenbergMarquardt, gauss_newton_curvature
 from .losses import LOSSES, MaskedLoss
 from .metrics import nse as nse_metric
 
@@ -90,7 +97,7 @@ __all__ = ["fit", "FitSettings", "FitResult", "MONITORS", "OPTIMIZERS"]
 #: names accepted by ``fit(monitor=...)``
 MONITORS = ("val_nse", "val_loss")
 #: names accepted by ``fit(optimizer=...)``
-OPTIMIZERS = ("adamw", "lbfgs")
+OPTIMIZERS = ("adamw", "lbfgs", "lm")
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_nse", "time")
 
@@ -108,7 +115,7 @@ class FitSettings:
     """
 
     # -- how long -------------------------------------------------------------------------------
-    #: most passes over the training sites (L-BFGS: most L-BFGS steps)
+    #: most passes over the training sites (L-BFGS: most L-BFGS steps; LM: most LM steps)
     epochs: int = 300
     #: stop after this many epochs whose monitored value does not beat the best by ``min_delta``
     patience: int = 30
@@ -119,16 +126,17 @@ class FitSettings:
     max_seconds: float | None = None
 
     # -- the optimiser --------------------------------------------------------------------------
-    #: ``"adamw"`` (minibatch steps) or ``"lbfgs"`` (full batch; see the module docstring)
+    #: ``"adamw"`` (minibatch steps), ``"lbfgs"`` or ``"lm"`` (full batch; see the module docstring)
     optimizer: str = "adamw"
     #: sites per AdamW step (``>= len(train)``: full-batch gradient descent; L-BFGS ignores it)
     batch_size: int = 256
-    #: learning rate of the head; for L-BFGS the step scale (None: 3e-3 for AdamW, 1.0 for L-BFGS)
+    #: learning rate of the head; for L-BFGS the step scale (None: 3e-3 for AdamW, 1.0 for L-BFGS;
+    #: LM sets its own step and ignores it)
     lr: float | None = None
     #: AdamW learning rate of the global parameters (None: ``10 * lr``). A global parameter is one
     #: number that every site's gradient pulls on, and Adam moves it by about ``lr`` per step.
     global_lr: float | None = None
-    #: AdamW's decoupled weight decay on the head, never on global parameters (L-BFGS ignores it)
+    #: AdamW's decoupled weight decay on the head, never on global parameters (L-BFGS and LM ignore it)
     weight_decay: float = 1e-4
     #: L-BFGS iterations per epoch
     lbfgs_iterations: int = 20
@@ -196,7 +204,7 @@ class FitSettings:
 
     def learning_rates(self) -> tuple[float, float]:
         """(head, global parameters) learning rates, the defaults filled in."""
-        lr = self.lr if self.lr is not None else (1.0 if self.optimizer == "lbfgs" else 3e-3)
+        lr = self.lr if self.lr is not None else (3e-3 if self.optimizer == "adamw" else 1.0)
         return lr, 10 * lr if self.global_lr is None else self.global_lr
 
     def replace(self, **changes: Any) -> "FitSettings":
@@ -440,7 +448,25 @@ class _Trainer:
         if s.optimizer == "lbfgs":
             return trainable, torch.optim.LBFGS(trainable, lr=self.lr, max_iter=s.lbfgs_iterations,
                                                 history_size=50, line_search_fn="strong_wolfe")
+        if s.optimizer == "lm":
+            self.check_lm()
+            return trainable, LevenbergMarquardt([p for _, p in binn.head.second_order_parameters()])
         return trainable, torch.optim.AdamW(groups, lr=self.lr)
+
+    def check_lm(self) -> None:
+        """What ``optimizer="lm"`` needs (:mod:`binn_lite.levenberg_marquardt`), or a clear error."""
+        binn, why = self.binn, None
+        if not isinstance(binn.head, Head):
+            why = f"a binn_lite Head (this one is a {type(binn.head).__name__})"
+        elif binn.global_names:
+            why = f"no global parameters (this BINN has {', '.join(binn.global_names)})"
+        elif any(p.requires_grad for p in binn.process_model.parameters()):
+            why = "a process model without trainable weights"
+        elif self.parallel is not None:
+            why = "a single process (not torchrun)"
+        if why is not None:
+            raise BinnInputError(f"optimizer='lm' trains the head's weights alone and needs {why}; "
+                                 "use optimizer='lbfgs'")
 
     # -- one epoch ---------------------------------------------------------------------------------
     def nonfinite(self, what: str, epoch: int) -> TrainingDiverged:
@@ -510,6 +536,31 @@ class _Trainer:
         self.optimiser.step(closure)
         return float(last[0])
 
+    def lm_epoch(self, epoch: int) -> float:
+        """One Levenberg-Marquardt step on all training sites; the data loss after it."""
+        self.binn.eval()  # deterministic: each trial step is judged on the same function
+        sites, weight = self.training, self.settings.penalty_weight
+        last = [torch.zeros(())]
+
+        def value_and_gradient() -> Tensor:
+            return self.backward(sites, epoch)[0]
+
+        def curvature() -> Tensor:
+            return gauss_newton_curvature(self.binn, sites.x, sites.forcing, sites.coords, sites.y,
+                                          self.objective, weight)
+
+        def value() -> Tensor:
+            with torch.no_grad():
+                try:
+                    last[0] = self.objective(self.predict(sites, epoch)[0], sites.y)
+                except TrainingDiverged:  # a non-finite head output: a step too far, rejected
+                    return torch.tensor(math.inf)
+                return last[0] + weight * self.binn.penalty() if weight else last[0]
+
+        if not self.optimiser.step(value_and_gradient, curvature, value):
+            value()  # no step lowered the objective: report the loss where the weights stayed
+        return float(last[0])
+
     def evaluate(self, epoch: int) -> tuple[float, float, float]:
         """Validation loss, pooled NSE (in the unit of the observations) and the share of the head's
         outputs pinned at their bounds (:func:`~binn_lite.divergence.saturated_share`)."""
@@ -527,7 +578,7 @@ class _Trainer:
         from tqdm.auto import tqdm
 
         s = self.settings
-        train_epoch = self.lbfgs_epoch if s.optimizer == "lbfgs" else self.minibatch_epoch
+        train_epoch = {"adamw": self.minibatch_epoch, "lbfgs": self.lbfgs_epoch, "lm": self.lm_epoch}[s.optimizer]
         best = _EarlyStopping(s.monitor, s.min_delta, s.patience)
         watch = DivergenceWatch(self.binn, self.lr, s.dtype, self.default_lr)
         rows: list[dict[str, float]] = []
@@ -535,7 +586,7 @@ class _Trainer:
         if s.checkpoint is not None and Path(s.checkpoint).exists():
             done, rows, before, finished, stopped_early = resume.restore_state(s.checkpoint, self, best, watch)
         main = self.parallel is None or self.parallel.is_main
-        label = "fit" if s.optimizer == "adamw" else "fit (L-BFGS)"
+        label = {"adamw": "fit", "lbfgs": "fit (L-BFGS)", "lm": "fit (LM)"}[s.optimizer]
         bar = tqdm(range(done + 1, s.epochs + 1), desc=label, unit="epoch", disable=not (s.progress and main),
                    leave=True, initial=done, total=s.epochs)
         try:
@@ -550,12 +601,13 @@ class _Trainer:
                 bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}", val_nse=f"{val_nse:.4f}",
                                 best=best.epoch, refresh=False)
                 out_of_time = s.max_seconds is not None and elapsed > s.max_seconds
-                stop = best.out_of_patience or out_of_time
+                converged = getattr(self.optimiser, "converged", False)  # LM: no step lowers the loss
+                stop = best.out_of_patience or out_of_time or converged
                 stopped_early = stop and epoch < s.epochs
                 if s.checkpoint is not None and main and (stop or epoch == s.epochs or epoch % s.checkpoint_every == 0):
                     # a run out of time is not finished: calling fit again continues it
                     resume.save_state(s.checkpoint, self, epoch, rows, best, watch, before + elapsed,
-                                      finished=best.out_of_patience or epoch == s.epochs,
+                                      finished=best.out_of_patience or converged or epoch == s.epochs,
                                       stopped_early=stopped_early)
                 if stop:
                     break

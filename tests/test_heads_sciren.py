@@ -1,4 +1,5 @@
-"""ScIReN's recipe: the head it builds and fit_and_prune (sparse stage, pruning, L-BFGS refits)."""
+"""ScIReN's recipe: the head it builds and fit_and_prune (sparse stage, pruning, L-BFGS screening and a
+Levenberg-Marquardt refit)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,8 @@ from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5
 from binn_lite.dataset import SiteDataset
 from binn_lite.heads import HardSigmoid, KANHead, MLPHead
-from binn_lite.heads.sciren import (EDGE_THRESHOLDS, KAN_SETTINGS, REFIT_SMOOTH, SCREENING_EPOCHS, fit_and_prune,
-                                    make_head)
+from binn_lite.heads.sciren import (EDGE_THRESHOLDS, KAN_SETTINGS, REFIT_SMOOTH, REFIT_STAGE, SCREENING_STAGE,
+                                    fit_and_prune, make_head)
 from binn_lite.metrics import recovery_table
 from binn_factory import efolding_dataset, small_binn
 
@@ -43,7 +44,7 @@ def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
     torch.set_num_threads(2)
     try:
         result = fit_and_prune(binn, data, train, sparse=dict(epochs=40, batch_size=32),
-                               refit=dict(epochs=SCREENING_EPOCHS + 1), progress=False)
+                               screening=dict(epochs=3), progress=False)
         assert torch.get_num_threads() == 2  # each stage trains on one thread and restores the setting
     finally:
         torch.set_num_threads(1)
@@ -57,8 +58,11 @@ def test_fit_and_prune_keeps_the_driver_and_recovers_efolding(data):
     assert binn.head.lamb_smooth == REFIT_SMOOTH  # the last refit's smoothing
     assert len(result.sparse.history) == 40 and result.sparse.best_epoch == 40  # no early stop, last weights
     assert result.refit is result.refits[-1] and result.refit.monitor == result.monitor == "val_loss"
-    # the first round is a short screening refit, the last one runs all its epochs
-    assert [len(r.history) for r in result.refits] == [SCREENING_EPOCHS, SCREENING_EPOCHS + 1]
+    # the first round is a short L-BFGS screening refit; the last one runs Levenberg-Marquardt until
+    # no step lowers the loss, well before its limit
+    assert SCREENING_STAGE.optimizer == "lbfgs" and REFIT_STAGE.optimizer == "lm"
+    assert len(result.refits[0].history) == 3
+    assert 1 < len(result.refit.history) < REFIT_STAGE.epochs and result.refit.stopped_early
     assert list(result.history["stage"].unique()) == ["sparse", "refit 1", "refit 2"]
     assert result.history["epoch"].is_monotonic_increasing
     for refit in result.refits:
@@ -92,6 +96,8 @@ def test_fit_and_prune_rejects_what_it_cannot_use(data):
         fit_and_prune(sparse_kan_binn(), data, sparse=dict(val_idx=[0]), progress=False)
     with pytest.raises(ValueError, match="set refit_normalizer as arguments of fit_and_prune"):
         fit_and_prune(sparse_kan_binn(), data, refit=dict(refit_normalizer=True), progress=False)
+    with pytest.raises(ValueError, match="set seed as arguments of fit_and_prune, not in screening="):
+        fit_and_prune(sparse_kan_binn(), data, screening=dict(seed=1), progress=False)
     with pytest.raises(TypeError, match="unknown fit setting"):  # before any training
         fit_and_prune(sparse_kan_binn(), data, refit=dict(epoch=3), progress=False)
     for bad in ((), (0.02, -1.0), 0.0, "0.02"):

@@ -32,10 +32,11 @@ terms, and ``config`` returns its own four arguments; a subclass adds its own
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import io
 import random
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -78,8 +79,25 @@ def quiet(verbose: bool) -> Iterator[None]:
         yield
 
 
+#: True while a head runs on covariates already checked (inside torch.func transforms, where a
+#: check that reads values cannot run)
+_INPUTS_CHECKED = contextvars.ContextVar("inputs_checked", default=False)
+
+
+@contextlib.contextmanager
+def inputs_checked() -> Iterator[None]:
+    """Skip :func:`check_input` inside the block (the caller has checked the covariates)."""
+    token = _INPUTS_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _INPUTS_CHECKED.reset(token)
+
+
 def check_input(x: Tensor, n_inputs: int, who: str) -> None:
     """Raise a ValueError naming ``who`` unless ``x`` is a finite Tensor[batch, n_inputs]."""
+    if _INPUTS_CHECKED.get():
+        return
     if not isinstance(x, Tensor):
         raise BinnInputError(f"{who}: covariates must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2 or x.shape[1] != n_inputs:
@@ -102,6 +120,18 @@ def detach_tree(value):
     if isinstance(value, tuple):
         return tuple(detach_tree(v) for v in value)
     return value
+
+
+class _Call(nn.Module):
+    """``head.<method>(*args)`` as a module's forward, so ``torch.func.functional_call`` can swap
+    the head's weights for a flat vector's views."""
+
+    def __init__(self, head: nn.Module, method: str) -> None:
+        super().__init__()
+        self.head, self.method = head, method
+
+    def forward(self, *args: Any) -> Tensor:
+        return getattr(self.head, self.method)(*args)
 
 
 class Head(nn.Module):
@@ -166,6 +196,56 @@ class Head(nn.Module):
     def _model_penalty(self) -> Tensor | None:
         """Hook: the head's own weighted regulariser of the last forward pass (None: none)."""
         return None
+
+    # -- derivatives for second-order optimisers (binn_lite.levenberg_marquardt) -------------------
+    def second_order_parameters(self) -> list[tuple[str, Tensor]]:
+        """(name, tensor) of the weights a second-order step moves (:mod:`binn_lite.levenberg_marquardt`):
+        every trainable one, unless a head knows some are redundant with others."""
+        return [(name, p) for name, p in self.named_parameters() if p.requires_grad]
+
+    def _flat_call(self, method: str) -> tuple[Callable[..., Tensor], Tensor]:
+        """(f(flat, *args) = ``self.<method>(*args)`` with the trainable weights taken from ``flat``,
+        the current weights flattened in ``parameters()`` order)."""
+        named = self.second_order_parameters()
+        names = ["head." + name for name, _ in named]
+        shapes = [p.shape for _, p in named]
+        sizes = [p.numel() for _, p in named]
+        call = _Call(self, method)
+
+        def f(flat: Tensor, *args: Any) -> Tensor:
+            views = [part.view(shape) for part, shape in zip(torch.split(flat, sizes), shapes)]
+            return torch.func.functional_call(call, dict(zip(names, views)), args)
+
+        flat = torch.cat([p.detach().reshape(-1) for _, p in named]) if named else torch.zeros(0)
+        return f, flat
+
+    def preactivation_jacobian(self, x: Tensor) -> Tensor:
+        """Per-site Jacobian of :meth:`preactivation` with respect to :meth:`second_order_parameters`,
+        Tensor[batch, n_outputs, n_weights] (the weights flattened in that order).
+
+        ``torch.func``: ``vmap`` over the sites of ``jacrev`` of one site's pre-activations. A head
+        whose pre-activation branches on tensor values overrides this.
+        """
+        f, flat = self._flat_call("preactivation")
+        check_input(x, self.n_inputs, type(self).__name__)
+
+        with inputs_checked():
+            try:
+                return torch.func.vmap(torch.func.jacrev(lambda w, xi: f(w, xi[None])[0]),
+                                       in_dims=(None, 0))(flat, x)
+            except RuntimeError as error:
+                raise BinnInputError(
+                    f"{type(self).__name__}.preactivation_jacobian: torch.func cannot differentiate this head "
+                    f"site by site ({str(error).splitlines()[0]}); override preactivation_jacobian, or train "
+                    "with optimizer='lbfgs' or 'adamw'") from None
+
+    def own_penalty_hessian(self) -> Tensor:
+        """Hessian [n_weights, n_weights] of the head's own regulariser (:meth:`_model_penalty`,
+        weights included; zeros when there is none), exact by ``torch.func``."""
+        f, flat = self._flat_call("_model_penalty")
+        if self._model_penalty() is None:
+            return flat.new_zeros(flat.numel(), flat.numel())
+        return torch.func.hessian(f)(flat)
 
     def penalty(self) -> Tensor:
         """Weighted regulariser of the last forward pass (scalar, differentiable).

@@ -225,6 +225,24 @@ class KANHead(KANPruning, KANSymbolic, Head):
         """Unweighted second-difference roughness of the splines."""
         return roughness(self.kan.act_fun)
 
+    def second_order_parameters(self) -> list[tuple[str, Tensor]]:
+        """The trainable weights but the spline scales ``scale_sp``: an edge's spline is
+        ``scale_sp * sum_m coef_m B_m(x)``, so only the product counts. Holding ``scale_sp`` fixed
+        removes that redundancy, and the pre-activations become linear in the weights left
+        (``coef``, ``scale_base``; the symbolic branch's, if any)."""
+        return [(name, p) for name, p in super().second_order_parameters() if not name.endswith("scale_sp")]
+
+    def weighted_smoothness(self) -> Tensor:
+        """``lamb_smooth`` x :meth:`smoothness_penalty`."""
+        return self.lamb_smooth * self.smoothness_penalty()
+
+    def own_penalty_hessian(self) -> Tensor:
+        """Hessian of the weighted smoothness term. The sparsity terms are read from the last
+        forward pass's activations, so they have no Hessian in the weights alone (a
+        Levenberg-Marquardt step uses their gradient only)."""
+        f, flat = self._flat_call("weighted_smoothness")
+        return torch.func.hessian(f)(flat)
+
     def _model_penalty(self) -> Tensor | None:
         total = self.kan.act_fun[0].coef.new_zeros(())
         if self._needs_acts():

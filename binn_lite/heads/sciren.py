@@ -4,9 +4,10 @@
   with a hard sigmoid, sparsity (L1, entropy) and smoothness penalties (or, for comparison, the
   BINN paper's MLP).
 * :func:`fit_and_prune`: the training -- :func:`~binn_lite.train.fit` with the sparsity penalties,
-  pruning, then L-BFGS refits of the pruned KAN (Liu et al. 2024, section 2.5). Its stages'
-  settings are :data:`SPARSE_STAGE` and :data:`REFIT_STAGE` (:data:`SCREENING_EPOCHS` for the
-  refits before the last), its pruning rounds :data:`EDGE_THRESHOLDS` and :data:`REFIT_SMOOTH`.
+  pruning, then refits of the pruned KAN (Liu et al. 2024, section 2.5): short L-BFGS screening
+  refits, and a last refit by Levenberg-Marquardt to convergence. Its stages' settings are
+  :data:`SPARSE_STAGE`, :data:`SCREENING_STAGE` and :data:`REFIT_STAGE`, its pruning rounds
+  :data:`EDGE_THRESHOLDS` and :data:`REFIT_SMOOTH`.
 
 ``make quickstart`` (:mod:`binn_lite.quickstart`), tutorial 04 and ``bench/recovery.py`` use them.
 """
@@ -28,8 +29,8 @@ from .base import Head
 from .kan import KANHead
 from .mlp import MLPHead
 
-__all__ = ["KAN_SETTINGS", "make_head", "fit_and_prune", "PrunedFit", "SPARSE_STAGE", "REFIT_STAGE",
-           "SCREENING_EPOCHS", "EDGE_THRESHOLDS", "REFIT_SMOOTH"]
+__all__ = ["KAN_SETTINGS", "make_head", "fit_and_prune", "PrunedFit", "SPARSE_STAGE", "SCREENING_STAGE",
+           "REFIT_STAGE", "EDGE_THRESHOLDS", "REFIT_SMOOTH"]
 
 #: the ScIReN head: one-layer KAN, hard sigmoid, sparsity (L1, entropy) and smoothness penalties.
 #: ``grid=5`` intervals (8 cubic B-splines per edge), not ScIReN's 30: enough for smooth
@@ -40,13 +41,15 @@ KAN_SETTINGS = dict(grid=5, constraint="hard_sigmoid", lamb_l1=3e-4, lamb_entrop
 #: stage-1 settings of :func:`fit_and_prune` (AdamW with the KAN's sparsity penalties)
 SPARSE_STAGE = FitSettings(epochs=40, batch_size=128, lr=3e-2, patience=40, monitor="val_loss",
                            restore_best=False)
-#: stage-2 settings of :func:`fit_and_prune` (L-BFGS on the pruned KAN, the sparse stage's normalizer):
-#: 10 epochs of 10 iterations, no early stopping, the last weights
-REFIT_STAGE = FitSettings(optimizer="lbfgs", epochs=10, lbfgs_iterations=10, patience=10, monitor="val_loss",
-                          restore_best=False, refit_normalizer=False)
-#: most L-BFGS epochs of every refit but the last: enough for the weak spurious edges to fall
-#: below the next round's threshold
-SCREENING_EPOCHS = 4
+#: settings of every refit but the last in :func:`fit_and_prune`: a short screening refit, 4 L-BFGS
+#: epochs of 10 iterations, just enough for the weak spurious edges to fall below the next round's
+#: threshold (the sparse stage's normalizer, no early stopping, the last weights)
+SCREENING_STAGE = FitSettings(optimizer="lbfgs", epochs=4, lbfgs_iterations=10, patience=4, monitor="val_loss",
+                              restore_best=False, refit_normalizer=False)
+#: settings of the last refit in :func:`fit_and_prune`: Levenberg-Marquardt on the pruned KAN until
+#: no step lowers the loss (about 5 steps on the bundled example; 20 at most)
+REFIT_STAGE = FitSettings(optimizer="lm", epochs=20, patience=20, monitor="val_loss", restore_best=False,
+                          refit_normalizer=False)
 #: edge thresholds of :func:`fit_and_prune`'s prune-and-refit rounds (pykan attribution scores)
 EDGE_THRESHOLDS = (0.02, 0.05)
 #: the KAN's smoothness weight in :func:`fit_and_prune`'s last refit (lighter than the head's 1e-3)
@@ -144,6 +147,7 @@ def fit_and_prune(
     edge_threshold: float | Sequence[float] = EDGE_THRESHOLDS,
     refit_smooth: float | None = REFIT_SMOOTH,
     sparse: dict[str, Any] | None = None,
+    screening: dict[str, Any] | None = None,
     refit: dict[str, Any] | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -158,11 +162,13 @@ def fit_and_prune(
        with the changes in ``sparse`` (a dict of :class:`~binn_lite.train.FitSettings` fields).
     2. **Prune and refit**, once per value of ``edge_threshold`` (default :data:`EDGE_THRESHOLDS`,
        two rounds): :meth:`KANHead.prune` masks every edge whose pykan attribution score on the
-       training covariates is below the threshold, then the pruned KAN is refitted by full-batch
-       L-BFGS. Settings: :data:`REFIT_STAGE` with the changes in ``refit``; every refit but the
-       last is a short screening refit of at most :data:`SCREENING_EPOCHS` epochs. No early
-       stopping: the validation loss of ~130 sites is too noisy to judge the small steps along
-       the flat valley, and a pruned, smoothed KAN has little left to overfit.
+       training covariates is below the threshold, then the pruned KAN is refitted on all
+       training sites at once. Every refit but the last is a short L-BFGS *screening* refit
+       (:data:`SCREENING_STAGE` with the changes in ``screening``); the last one runs
+       Levenberg-Marquardt (:mod:`binn_lite.levenberg_marquardt`) until no step lowers the loss
+       (:data:`REFIT_STAGE` with the changes in ``refit``). No early stopping: the validation loss
+       of ~130 sites is too noisy to judge the small steps along the flat valley, and a pruned,
+       smoothed KAN has little left to overfit.
        Before the first refit the L1 and entropy weights are set to 0 (they would keep shrinking
        the edges that remain, biasing the parameters); before the last one the smoothness weight
        is set to ``refit_smooth`` (None keeps the head's).
@@ -179,13 +185,21 @@ def fit_and_prune(
     1e-3 there left tau_s3 at R2 0.86-0.88 at seeds 0 and 2.
     Measured on the bundled example: see the README ("Recovering the parameters").
 
+    Why two optimisers: the screening refit is deliberately short -- run to convergence (by
+    Levenberg-Marquardt) it let correlated spurious edges settle in, and the next round kept a
+    wrong set (on the bundled example 4 of seeds 0-5 then missed a parameter, R2 0.88-0.90). The
+    last refit should converge: L-BFGS crept along the valley for ~110 evaluations without getting there; the
+    Gauss-Newton curvature of Levenberg-Marquardt takes it there in ~5 steps. With few weights
+    per site that is what you want; a KAN with many more coefficients (30 intervals) on a few
+    hundred sites spends them on the noise when run to convergence -- stop its last refit early
+    instead (``refit=dict(optimizer="lbfgs", epochs=10, lbfgs_iterations=10)``, tutorial 04).
+
     Cost: nearly all of it is CLM5 evaluations: 400 minibatch steps of 128 sites in the sparse
-    stage, then about 160 full-batch L-BFGS evaluations of ~1,200 sites in the refits
-    (``make quickstart`` prints the time). These settings are the cheapest found that keep the
-    recovery on the bundled example (held-out R2 >= 0.9 for all four parameters at 5 of seeds
-    0-5, as with ScIReN's 30-interval grid and 150 sparse epochs at about three times the cost).
-    The coarse grid is what lets the last refit get there in ~110 evaluations, where on 30
-    intervals it still creeps along the valley after 400.
+    stage, about 45 full-batch L-BFGS evaluations of ~1,200 sites in the screening refit, and ~5
+    Levenberg-Marquardt steps of about 6 evaluations each in the last (``make quickstart`` prints
+    the time). These settings are the cheapest found that keep the recovery on the bundled example
+    (held-out R2 >= 0.9 for all four parameters at 5 of seeds 0-5, as with ScIReN's 30-interval
+    grid and 150 sparse epochs at about three times the cost).
 
     All stages use the same training and validation sites (``train_idx``/``val_idx``, or a
     random 10 % of the training sites chosen by ``seed``); the normalizer is fitted once, in the
@@ -210,6 +224,7 @@ def fit_and_prune(
     common = dict(seed=seed, progress=progress, num_threads=num_threads)
     own = {"train_idx", "val_idx", *common}
     sparse_settings = _stage_settings(SPARSE_STAGE, sparse, "sparse", own, common)
+    screening_settings = _stage_settings(SCREENING_STAGE, screening, "screening", own | {"refit_normalizer"}, common)
     refit_settings = _stage_settings(REFIT_STAGE, refit, "refit", own | {"refit_normalizer"}, common)
 
     start = time.perf_counter()
@@ -217,7 +232,6 @@ def fit_and_prune(
     features = binn.features(dataset)[torch.as_tensor(first.train_idx)].to(device=binn.device, dtype=binn.dtype)
     edges = [head.n_active_edges()]
     head.lamb_l1, head.lamb_entropy = 0.0, 0.0
-    screening = refit_settings.replace(epochs=min(refit_settings.epochs, SCREENING_EPOCHS))
     refits = []
     for k, threshold in enumerate(thresholds):
         head.prune(features, edge_th=float(threshold))
@@ -226,6 +240,6 @@ def fit_and_prune(
         if refit_smooth is not None and last:
             head.lamb_smooth = float(refit_smooth)
         refits.append(fit(binn, dataset, first.train_idx, first.val_idx,
-                          settings=refit_settings if last else screening))
+                          settings=refit_settings if last else screening_settings))
     return PrunedFit(sparse=first, refits=refits, thresholds=tuple(float(t) for t in thresholds), edges=edges,
                      seconds=time.perf_counter() - start)
