@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from . import checkpoint
 from .errors import BinnInputError, CheckpointError
 from .parameters import ParameterTable
+from .threads import DEFAULT_THREADS, torch_threads
 from .process import ProcessModel
 
 __all__ = ["BINN", "preset_parameters"]
@@ -245,35 +246,39 @@ class BINN(nn.Module):
         return self.normalizer.transform(data)
 
     @torch.no_grad()
-    def predict_dataset(self, dataset: Any, batch_size: int = 1024) -> tuple[pd.DataFrame, Tensor]:
+    def predict_dataset(self, dataset: Any, batch_size: int = 1024, *,
+                        num_threads: int | None = DEFAULT_THREADS) -> tuple[pd.DataFrame, Tensor]:
         """Parameters and predictions for every site of a :class:`~binn_lite.dataset.SiteDataset`.
 
         Runs in eval mode without gradients, ``batch_size`` sites at a time, on the BINN's device
         and dtype (the mode is restored afterwards).
+        ``num_threads``: torch CPU threads, restored afterwards (None: torch's setting;
+        :mod:`binn_lite.threads`).
 
         Returns
         -------
         params : DataFrame indexed by site id, one column per parameter (physical units).
         predictions : Tensor [n_sites, max_obs] at ``dataset.coords`` (NaN padding kept), on CPU.
         """
-        if batch_size < 1:
-            raise BinnInputError(f"batch_size must be >= 1, got {batch_size}")
-        was_training = self.training
-        self.eval()
-        try:
-            x_all = self.features(dataset).to(device=self.device, dtype=self.dtype)
-            params, predictions = [], []
-            for start in range(0, len(dataset), batch_size):
-                index = torch.arange(start, min(start + batch_size, len(dataset)))
-                forcing = dataset.forcing[index].to(device=self.device, dtype=self.dtype)
-                coords = dataset.coords[index].to(device=self.device, dtype=self.dtype)
-                theta = self.parameters_from(x_all[index.to(self.device)])
-                predictions.append(self.process_model.predict(theta, forcing, coords).cpu())
-                params.append(theta.double().cpu())
-        finally:
-            self.train(was_training)
-        frame = pd.DataFrame(torch.cat(params).numpy(), index=dataset.site_ids, columns=list(self.table.names))
-        return frame, torch.cat(predictions)
+        with torch_threads(num_threads):
+            if batch_size < 1:
+                raise BinnInputError(f"batch_size must be >= 1, got {batch_size}")
+            was_training = self.training
+            self.eval()
+            try:
+                x_all = self.features(dataset).to(device=self.device, dtype=self.dtype)
+                params, predictions = [], []
+                for start in range(0, len(dataset), batch_size):
+                    index = torch.arange(start, min(start + batch_size, len(dataset)))
+                    forcing = dataset.forcing[index].to(device=self.device, dtype=self.dtype)
+                    coords = dataset.coords[index].to(device=self.device, dtype=self.dtype)
+                    theta = self.parameters_from(x_all[index.to(self.device)])
+                    predictions.append(self.process_model.predict(theta, forcing, coords).cpu())
+                    params.append(theta.double().cpu())
+            finally:
+                self.train(was_training)
+            frame = pd.DataFrame(torch.cat(params).numpy(), index=dataset.site_ids, columns=list(self.table.names))
+            return frame, torch.cat(predictions)
 
     # -- saving and loading --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:

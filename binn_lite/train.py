@@ -67,7 +67,6 @@ early-stopping check (:class:`_EarlyStopping`) that keeps the best weights.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -90,6 +89,7 @@ from .errors import BinnInputError, TrainingDiverged
 from .heads.base import Head
 from .levenberg_marquardt import LevenbergMarquardt, gauss_newton_curvature
 from .losses import LOSSES, MaskedLoss
+from .threads import DEFAULT_THREADS, torch_threads
 from .metrics import nse as nse_metric
 
 __all__ = ["fit", "FitSettings", "FitResult", "MONITORS", "OPTIMIZERS"]
@@ -168,10 +168,8 @@ class FitSettings:
     dtype: torch.dtype = torch.float32
     #: CPU threads for torch during training, restored afterwards (None: leave torch's setting).
     #: One by default: these batches are too small to share out, and when another process keeps a
-    #: core busy, torch's OpenMP threads spin-wait for each other. Measured on 2 cores (10 sparse
-    #: and 2 L-BFGS epochs of the KAN recipe): 3.3 s with 1 thread, 3.2 s with 2 (5.7 s of CPU);
-    #: beside one busy process 3.9 s with 1 thread, 26.7 s with 2.
-    num_threads: int | None = 1
+    #: core busy, torch's OpenMP threads spin-wait for each other (measurements: :mod:`binn_lite.threads`).
+    num_threads: int | None = DEFAULT_THREADS
     #: show a tqdm progress bar with the live loss
     progress: bool = True
 
@@ -274,7 +272,7 @@ def fit(binn: BINN, dataset: Any, train_idx: Any = None, val_idx: Any = None, *,
     """
     settings = (FitSettings() if settings is None else settings).replace(**changes)
     before = copy.deepcopy(binn.state_dict())
-    with _torch_threads(settings.num_threads):
+    with torch_threads(settings.num_threads):
         try:
             return _Trainer(binn, dataset, train_idx, val_idx, settings).run()
         except TrainingDiverged:
@@ -364,20 +362,6 @@ class _EarlyStopping:
     @property
     def out_of_patience(self) -> bool:
         return self.waited >= self.patience
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``torch.set_num_threads(n)`` (nothing if ``n`` is None), then restore."""
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _gradients_finite(params: Sequence[Tensor]) -> bool:

@@ -1,0 +1,45 @@
+"""How many CPU threads torch uses while binn_lite computes, and why one by default.
+
+A BINN's tensors are small (a few hundred sites x 20 layers x 7 pools): shared out over several
+threads they gain little, and when another process keeps a core busy, torch's OpenMP threads
+spin-wait for the one that cannot run. Measured on the 2-core machine (2026-11-29), alone and beside
+one busy process:
+
+===========================================  ===================  ===================
+what                                         2 threads            1 thread
+===========================================  ===================  ===================
+``fit``, 10 sparse + 2 L-BFGS epochs (KAN)   3.2 s / 26.7 s       3.3 s / 3.9 s
+``per_site_mcmc``, 6 sites, 4 x 600 iter.    1.37 s / 8.00 s      1.38 s / 1.38 s
+``predict_dataset`` x 3, 1,500 sites         0.11 s / 0.65 s      0.14 s / 0.16 s
+===========================================  ===================  ===================
+
+So :func:`~binn_lite.train.fit`, :func:`~binn_lite.mcmc.per_site_mcmc`,
+:meth:`~binn_lite.binn.BINN.predict_dataset`, :func:`~binn_lite.projection.project` and
+:func:`~binn_lite.uncertainty.mc_dropout` run on :data:`DEFAULT_THREADS` thread unless their
+``num_threads`` says otherwise (None: leave torch's setting), and restore torch's setting afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+
+__all__ = ["DEFAULT_THREADS", "torch_threads"]
+
+#: torch CPU threads of binn_lite's heavy functions (see the table above)
+DEFAULT_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``torch.set_num_threads(n)`` (nothing if ``n`` is None), then restore."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
