@@ -59,6 +59,9 @@ from .losses import MaskedLoss
 
 __all__ = ["LevenbergMarquardt", "gauss_newton_curvature"]
 
+#: sites per block of the head's Jacobian (a block of 2,048 sites x 4 outputs x 1,500 weights is 100 MB)
+SITES_PER_CHUNK = 2048
+
 
 def _residual_sensitivity(binn: Any, unit: Tensor, forcing: Any, coords: Tensor, target: Tensor,
                           objective: MaskedLoss, residual: Tensor) -> Tensor:
@@ -73,6 +76,16 @@ def _residual_sensitivity(binn: Any, unit: Tensor, forcing: Any, coords: Tensor,
             pred = binn.process_model.predict(binn.parameters_from_unit(moved), forcing, coords)
             columns.append((objective.residuals(pred, target) - residual) / h[:, None])
     return torch.stack(columns, dim=-1)
+
+
+def _sandwich(J: Tensor, C: Tensor) -> Tensor:
+    """``sum_i J_i^T C_i J_i`` [P, P] over the weights the outputs depend on (the columns of ``J``
+    that are not all zero, e.g. not those of masked KAN edges); zeros elsewhere."""
+    live = (J.abs().sum(dim=(0, 1)) > 0).nonzero()[:, 0]
+    J_live = J[:, :, live]
+    H = J.new_zeros(J.shape[2], J.shape[2])
+    H[live[:, None], live[None, :]] = J_live.flatten(0, 1).T @ (C @ J_live).flatten(0, 1)
+    return H
 
 
 def gauss_newton_curvature(binn: Any, x: Tensor, forcing: Any, coords: Tensor, target: Tensor,
@@ -103,12 +116,12 @@ def gauss_newton_curvature(binn: Any, x: Tensor, forcing: Any, coords: Tensor, t
         if first is not None and first.requires_grad:  # its second derivative, element by element
             second, = torch.autograd.grad(first.sum(), u2)
             C = C + torch.diag_embed(penalty_weight * head.lamb_bound * second.double())
-    J = head.preactivation_jacobian(x).detach().double()  # [sites, k, P]
-    live = J.abs().sum(dim=(0, 1)) > 0  # weights the outputs depend on (not those of masked KAN edges)
-    J_live = J[:, :, live]
-    H = J.new_zeros(J.shape[2], J.shape[2])
-    H[live.nonzero()[:, 0][:, None], live.nonzero()[:, 0][None, :]] = (
-        J_live.flatten(0, 1).T @ (C @ J_live).flatten(0, 1))
+    H = None
+    for start in range(0, x.shape[0], SITES_PER_CHUNK):  # J of all sites at once could be GBs
+        chunk = slice(start, start + SITES_PER_CHUNK)
+        J = head.preactivation_jacobian(x[chunk]).detach().double()  # [sites, k, P]
+        part = _sandwich(J, C[chunk])
+        H = part if H is None else H + part
     if penalty_weight:
         H = H + penalty_weight * head.own_penalty_hessian().double()
     return H.detach()

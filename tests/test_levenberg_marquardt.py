@@ -9,6 +9,7 @@ import torch
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5
 from binn_lite.heads import KANHead, MLPHead
+from binn_lite import levenberg_marquardt
 from binn_lite.levenberg_marquardt import gauss_newton_curvature
 from binn_lite.losses import MaskedLoss
 from binn_lite.train import _Trainer, fit
@@ -88,7 +89,7 @@ def test_own_penalty_hessian_is_the_smoothness_hessian():
     torch.testing.assert_close(head.own_penalty_hessian(), torch.stack(rows), rtol=1e-9, atol=1e-12)
 
 
-def test_curvature_is_the_dense_gauss_newton_matrix(data):
+def test_curvature_is_the_dense_gauss_newton_matrix(data, monkeypatch):
     """H = 2/(n s) J_r^T J_r + Hessian(w * penalty) with J_r the residuals' dense Jacobian (autograd, M
     backward passes). The KAN's pre-activations are linear in its second-order weights, so the
     penalty's Hessian is exact; some sites are pushed beyond the hard sigmoid's band so that both the
@@ -123,6 +124,9 @@ def test_curvature_is_the_dense_gauss_newton_matrix(data):
     reference = 2.0 / count * J.T @ J + torch.autograd.functional.hessian(penalty, flat)
     assert float(reference.abs().max()) > 0
     torch.testing.assert_close(H, reference, rtol=1e-5, atol=1e-6 * float(reference.abs().max()))
+    monkeypatch.setattr(levenberg_marquardt, "SITES_PER_CHUNK", 7)  # the same, summed over blocks of sites
+    torch.testing.assert_close(gauss_newton_curvature(binn, x, forcing, coords, y, objective, weight), H,
+                               rtol=1e-12, atol=1e-14 * float(H.abs().max()))
 
 
 def objective_of(binn, data, sites) -> torch.Tensor:
