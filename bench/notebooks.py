@@ -74,6 +74,8 @@ def against_release(only: str) -> None:
             for name, value in seconds.items():
                 totals[name] += value
             print(f"{path.name:<36} now {seconds['now']:6.1f} s   release {seconds['release']:6.1f} s", flush=True)
+    if not totals["release"]:
+        raise SystemExit(f"no tutorial 00-05 matches --only {only!r}")
     ratio = totals["now"] / totals["release"]
     print(f"tutorials 00-05: now {totals['now']:.1f} s, release before issue 14 ({RELEASE_BEFORE_SPEEDUP}) "
           f"{totals['release']:.1f} s: {ratio:.2f}x the time; at the speed of the day issue 14 measured that "
@@ -99,6 +101,8 @@ def main() -> None:
                         help="run tutorials 00-05 next to those of the release before issue 14, in turn")
     args = parser.parse_args()
     if args.against_release:
+        if args.busy:
+            parser.error("--busy and --against-release are separate runs; choose one")
         against_release(args.only)
         return
     notebooks = [p for p in sorted(TUTORIALS.glob("*.ipynb")) if args.only in p.name]

@@ -123,7 +123,7 @@ def train_binn(kind: str, data, train_idx: np.ndarray, sites, test_idx: np.ndarr
     settings = dict(BINN_SETTINGS[kind])
     if quick:
         settings.update(dict(epochs=15, patience=15) if kind == "mlp" else
-                        dict(sparse=dict(epochs=5), refit=dict(epochs=2)))
+                        dict(sparse=dict(epochs=5), screening=dict(epochs=2), refit=dict(epochs=2)))
     start, start_cpu = time.perf_counter(), time.process_time()
     clm5 = CountingCLM5()
     binn = BINN(make_head(kind, len(data.feature_names), len(names), seed=seed), clm5, learn=names)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     mcmc_settings = dict(n_burn=5000, n_sample=30000, thin=5, rhat_target=1.1, rhat_share=0.99, check_every=1000)
     if args.quick:
         args.members, args.passes, args.mcmc_sites = 2, 10, 4
-        kan_settings = dict(sparse=dict(epochs=5), refit=dict(epochs=2))
+        kan_settings = dict(sparse=dict(epochs=5), screening=dict(epochs=2), refit=dict(epochs=2))
         mlp_settings.update(epochs=5, patience=5)
         mcmc_settings = dict(n_burn=200, n_sample=200)
 

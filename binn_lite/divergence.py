@@ -70,10 +70,11 @@ def saturated_share(unit: Tensor) -> float:
     return float(pinned.float().mean())
 
 
-def likely_causes(binn, lr: float, dtype: torch.dtype, default_lr: float | None = None) -> list[str]:
+def likely_causes(binn, lr: float | None, dtype: torch.dtype, default_lr: float | None = None) -> list[str]:
     """Generic causes of a diverged run, most likely first, plus the process model's own hints.
 
-    ``lr`` is the learning rate used, ``default_lr`` the optimiser's default (named when ``lr`` is larger).
+    ``lr`` is the learning rate used (None: an optimiser without one, Levenberg-Marquardt), ``default_lr``
+    the optimiser's default (named when ``lr`` is larger).
     """
     outside = []
     for name in binn.fixed_names:
@@ -81,8 +82,11 @@ def likely_causes(binn, lr: float, dtype: torch.dtype, default_lr: float | None 
         value = float(binn.fixed_values[binn.table.index(name)])
         if not p.low <= value <= p.high:
             outside.append(f"{name}={value:g} (range {p.low:g}-{p.high:g})")
-    default = f" (fit's default is {default_lr:g})" if default_lr is not None and lr > default_lr else ""
-    causes = [f"the learning rate is too high (lr={lr:g}); try lr={lr / 10:g} or lower{default}",
+    learning_rate = []
+    if lr is not None:
+        default = f" (fit's default is {default_lr:g})" if default_lr is not None and lr > default_lr else ""
+        learning_rate = [f"the learning rate is too high (lr={lr:g}); try lr={lr / 10:g} or lower{default}"]
+    causes = [*learning_rate,
               ("fixed parameter values outside their ranges: " + ", ".join(outside)) if outside
               else "fixed parameter values far from their ranges (all are inside here)",
               *getattr(binn.process_model, "nonfinite_hints", ())]
@@ -97,7 +101,7 @@ def _numbered(causes: list[str]) -> str:
     return "; ".join(f"({i + 1}) {c}" for i, c in enumerate(causes))
 
 
-def nonfinite_message(what: str, epoch: int, binn, lr: float, dtype: torch.dtype,
+def nonfinite_message(what: str, epoch: int, binn, lr: float | None, dtype: torch.dtype,
                       default_lr: float | None = None) -> str:
     """Why ``what`` may have become NaN or infinite at ``epoch``: generic causes and the model's hints."""
     causes = likely_causes(binn, lr, dtype, default_lr)
@@ -110,7 +114,7 @@ def nonfinite_message(what: str, epoch: int, binn, lr: float, dtype: torch.dtype
 class DivergenceWatch:
     """Rules 2 to 4 of the module docstring, one epoch at a time (:meth:`update` raises)."""
 
-    def __init__(self, binn, lr: float, dtype: torch.dtype, default_lr: float | None = None) -> None:
+    def __init__(self, binn, lr: float | None, dtype: torch.dtype, default_lr: float | None = None) -> None:
         self.binn, self.lr, self.dtype, self.default_lr = binn, lr, dtype, default_lr
         self.first_loss = math.nan
         self.far_off = 0                      # epochs in a row with the NSE below NSE_FLOOR

@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
               f"step): {len(result.sparse.history)} sparse epochs, then pruned "
               f"and refitted {len(result.refits)} times (edges {' -> '.join(map(str, result.edges))}; "
               f"{' + '.join(str(len(r.history)) for r in result.refits[:-1])} L-BFGS epochs, then "
-              f"Levenberg-Marquardt until converged, {len(result.refit.history)} epochs)")
+              f"Levenberg-Marquardt, {len(result.refit.history)} epochs"
+              f"{', converged' if result.refit.stopped_early else ''})")
     else:
         print(f"\ntrained in {result.seconds:.1f} s ({len(result.history)} epochs, best {result.best_epoch}; "
               f"after a one-off {imports:.1f} s for torch's first optimiser step)")

@@ -145,6 +145,8 @@ def restore_state(path: str | os.PathLike, trainer: "_Trainer", best: "_EarlySto
     best.state = {k: v.to(device) for k, v in saved["state"].items()}
     watch.first_loss, watch.far_off = state["watch"]["first_loss"], state["watch"]["far_off"]
     watch.saturated_nse = list(state["watch"]["saturated_nse"])
-    # a run that only ran out of epochs goes on when asked for more; one that ran out of patience is done
-    finished = state["out_of_patience"] or (state["finished"] and state["epoch"] >= trainer.settings.epochs)
+    # a run that only ran out of epochs goes on when asked for more; one that ran out of patience, or
+    # whose Levenberg-Marquardt steps converged, is done
+    converged = bool(state["optimiser"].get("converged", False))
+    finished = state["out_of_patience"] or converged or (state["finished"] and state["epoch"] >= trainer.settings.epochs)
     return state["epoch"], state["history"], state["elapsed"], finished, state["stopped_early"]

@@ -25,6 +25,8 @@ from typing import Iterator
 
 import torch
 
+from .errors import BinnInputError
+
 __all__ = ["DEFAULT_THREADS", "torch_threads"]
 
 #: torch CPU threads of binn_lite's heavy functions (see the table above)
@@ -37,6 +39,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BinnInputError(f"num_threads must be a whole number >= 1 or None, got {n!r}")
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:

@@ -87,7 +87,7 @@ from .distributed import DataParallel
 from .divergence import DivergenceWatch, nonfinite_message, saturated_share
 from .errors import BinnInputError, TrainingDiverged
 from .heads.base import Head
-from .levenberg_marquardt import LevenbergMarquardt, gauss_newton_curvature
+from .levenberg_marquardt import MAX_WEIGHTS, LevenbergMarquardt, gauss_newton_curvature
 from .losses import LOSSES, MaskedLoss
 from .threads import DEFAULT_THREADS, torch_threads
 from .metrics import nse as nse_metric
@@ -227,7 +227,8 @@ class FitResult:
     best_val_nse, best_val_loss : validation NSE and loss of those weights.
     monitor : what chose the best epoch (``"val_nse"`` or ``"val_loss"``).
     train_idx, val_idx : site positions used for gradient steps and for early stopping.
-    stopped_early : True when patience (or ``max_seconds``) ended training before ``epochs``.
+    stopped_early : True when patience, ``max_seconds`` or (Levenberg-Marquardt) convergence ended
+        training before ``epochs``.
     seconds : wall-clock time of the whole fit.
     """
 
@@ -381,6 +382,7 @@ class _Trainer:
         self.binn, self.settings = binn, settings
         self.lr, self.global_lr = settings.learning_rates()
         self.default_lr = FitSettings(optimizer=settings.optimizer).learning_rates()[0]  # for advice
+        self.advice_lr = None if settings.optimizer == "lm" else self.lr  # LM has no learning rate to blame
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
         self.generator = torch.Generator().manual_seed(settings.seed)  # the minibatch order
@@ -448,13 +450,17 @@ class _Trainer:
             why = "a process model without trainable weights"
         elif self.parallel is not None:
             why = "a single process (not torchrun)"
+        elif sum(p.numel() for _, p in binn.head.second_order_parameters()) > MAX_WEIGHTS:
+            n = sum(p.numel() for _, p in binn.head.second_order_parameters())
+            why = (f"a small head: each step solves a dense system over its weights, and this head has {n:,} "
+                   f"(at most {MAX_WEIGHTS:,}; a pruned KAN has about 100 that count)")
         if why is not None:
             raise BinnInputError(f"optimizer='lm' trains the head's weights alone and needs {why}; "
                                  "use optimizer='lbfgs'")
 
     # -- one epoch ---------------------------------------------------------------------------------
     def nonfinite(self, what: str, epoch: int) -> TrainingDiverged:
-        return TrainingDiverged(nonfinite_message(what, epoch, self.binn, self.lr, self.settings.dtype,
+        return TrainingDiverged(nonfinite_message(what, epoch, self.binn, self.advice_lr, self.settings.dtype,
                                                   self.default_lr))
 
     def predict(self, sites: _Sites, epoch: int) -> tuple[Tensor, Tensor]:
@@ -527,6 +533,8 @@ class _Trainer:
         last = [torch.zeros(())]
 
         def value_and_gradient() -> Tensor:
+            for p in self.trainable:  # also those LM holds fixed (the KAN's scale_sp), for the checks
+                p.grad = None
             return self.backward(sites, epoch)[0]
 
         def curvature() -> Tensor:
@@ -564,7 +572,7 @@ class _Trainer:
         s = self.settings
         train_epoch = {"adamw": self.minibatch_epoch, "lbfgs": self.lbfgs_epoch, "lm": self.lm_epoch}[s.optimizer]
         best = _EarlyStopping(s.monitor, s.min_delta, s.patience)
-        watch = DivergenceWatch(self.binn, self.lr, s.dtype, self.default_lr)
+        watch = DivergenceWatch(self.binn, self.advice_lr, s.dtype, self.default_lr)
         rows: list[dict[str, float]] = []
         done, before, stopped_early, finished = 0, 0.0, False, False  # before: seconds of earlier calls
         if s.checkpoint is not None and Path(s.checkpoint).exists():

@@ -8,7 +8,12 @@ import torch
 
 from binn_lite.binn import BINN
 from binn_lite.clm5 import CLM5
+import copy
+
+from binn_lite.divergence import likely_causes
+from binn_lite.errors import BinnInputError
 from binn_lite.heads import KANHead, MLPHead
+from binn_lite.levenberg_marquardt import LevenbergMarquardt
 from binn_lite import levenberg_marquardt
 from binn_lite.levenberg_marquardt import gauss_newton_curvature
 from binn_lite.losses import MaskedLoss
@@ -150,11 +155,11 @@ def test_lm_converges_to_the_minimum_lbfgs_creeps_towards(data):
     lbfgs_fit = fit(lbfgs, data, np.arange(50), optimizer="lbfgs", lbfgs_iterations=10, **settings)
     assert lm_fit.stopped_early and len(lm_fit.history) < 15  # converged: no step lowered the loss
     sites = lm_fit.train_idx
-    lm_value, lbfgs_value = float(objective_of(lm, data, sites)), float(objective_of(lbfgs, data, sites))
+    lm_value, lbfgs_value = (float(objective_of(b, data, sites).detach()) for b in (lm, lbfgs))
     assert lm_value <= lbfgs_value * (1 + 1e-6)  # as low as 400 L-BFGS iterations get, or lower
     start = kan_binn()
     start.normalizer = lm.normalizer
-    assert lm_value < 0.01 * float(objective_of(start, data, sites))
+    assert lm_value < 0.01 * float(objective_of(start, data, sites).detach())
     assert gradient_norm(lm, data, sites) < 1e-4 * gradient_norm(start, data, sites)  # a stationary point
 
 
@@ -195,3 +200,69 @@ def test_lm_refuses_what_it_cannot_train(data):
     with pytest.raises(ValueError, match="optimizer='lm' trains the head's weights alone and needs no global "
                                          "parameters \\(this BINN has tau_s3\\); use optimizer='lbfgs'"):
         fit(with_global, data, np.arange(50), optimizer="lm", epochs=1, progress=False)
+
+
+def test_lm_trains_in_float32_too(data):
+    binn = kan_binn()
+    result = fit(binn, data, np.arange(50), optimizer="lm", epochs=30, patience=30, dtype=torch.float32,
+                 progress=False)
+    assert binn.head.kan.act_fun[0].coef.dtype == torch.float32
+    assert result.stopped_early and len(result.history) < 30
+    assert result.history["train_loss"].iloc[-1] < 0.01 * result.history["train_loss"].iloc[0]
+
+
+def test_lm_stops_at_the_noise_floor_of_an_exact_fit(data):
+    # noise-free data and no penalty: the loss heads for zero, and rounding soon hides any decrease
+    binn = kan_binn()
+    result = fit(binn, data, np.arange(50), optimizer="lm", epochs=60, patience=60, penalty_weight=0.0,
+                 dtype=torch.float64, progress=False)
+    assert result.stopped_early and len(result.history) < 40
+    assert result.history["train_loss"].iloc[-1] < 1e-6
+
+
+def test_a_rejected_step_leaves_the_weights_exactly_as_they_were():
+    w = torch.nn.Parameter(torch.tensor([0.1, -3.0], dtype=torch.float32))
+    start = w.detach().clone()
+    lm = LevenbergMarquardt([w])
+
+    def value_and_gradient():
+        value = (w ** 2).sum()
+        value.backward()
+        return value
+
+    # a misleading curvature (far too small) and an objective that never falls: every trial fails
+    stepped = lm.step(value_and_gradient, lambda: torch.eye(2, dtype=torch.float64) * 1e-12,
+                      lambda: (w.detach() ** 2).sum() + 1.0)
+    assert not stepped and lm.converged
+    assert torch.equal(w.detach(), start)
+    assert lm.damping <= LevenbergMarquardt.MAX_DAMPING
+
+
+def test_a_converged_lm_run_resumes_as_finished(data, tmp_path):
+    settings = dict(optimizer="lm", epochs=40, patience=40, dtype=torch.float64, progress=False)
+    first = fit(kan_binn(), data, np.arange(50), checkpoint=tmp_path / "state.pt", **settings)
+    assert first.stopped_early
+    again = fit(kan_binn(), data, np.arange(50), checkpoint=tmp_path / "state.pt", **settings)
+    assert again.history["epoch"].tolist() == first.history["epoch"].tolist()
+
+
+def test_the_kan_keeps_no_transformed_tensors_after_its_jacobian():
+    head = KANHead(10, 2, grid=5, lamb_l1=1e-3, lamb_entropy=1e-3, seed=0).double()
+    x = torch.randn(6, 10, dtype=torch.float64)
+    head(x)
+    cached = head.kan.cache_data
+    head.preactivation_jacobian(x)
+    assert head.kan.cache_data is cached  # pykan's caches are those of the last real pass
+    copy.deepcopy(head)  # would fail on a tensor that escaped torch.func
+
+
+def test_lm_refuses_a_head_too_big_for_a_dense_solve(data):
+    big = BINN(MLPHead(10, 1, seed=0), CLM5(), learn=["efolding"])  # the BINN paper's 3 x 128: ~35,000 weights
+    with pytest.raises(ValueError, match="needs a small head: each step solves a dense system over its weights, "
+                                         "and this head has 34,"):
+        fit(big, data, np.arange(50), optimizer="lm", epochs=1, progress=False)
+
+
+def test_lm_divergence_advice_names_no_learning_rate(data):
+    causes = likely_causes(kan_binn(), None, torch.float64)
+    assert causes and not any("learning rate" in cause for cause in causes)

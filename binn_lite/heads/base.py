@@ -204,8 +204,8 @@ class Head(nn.Module):
         return [(name, p) for name, p in self.named_parameters() if p.requires_grad]
 
     def _flat_call(self, method: str) -> tuple[Callable[..., Tensor], Tensor]:
-        """(f(flat, *args) = ``self.<method>(*args)`` with the trainable weights taken from ``flat``,
-        the current weights flattened in ``parameters()`` order)."""
+        """(f(flat, *args) = ``self.<method>(*args)`` with :meth:`second_order_parameters` taken from
+        ``flat``, the current values of those weights flattened in that order)."""
         named = self.second_order_parameters()
         names = ["head." + name for name, _ in named]
         shapes = [p.shape for _, p in named]
@@ -233,15 +233,19 @@ class Head(nn.Module):
             try:
                 return torch.func.vmap(torch.func.jacrev(lambda w, xi: f(w, xi[None])[0]),
                                        in_dims=(None, 0))(flat, x)
+            except torch.OutOfMemoryError:
+                raise
             except RuntimeError as error:
                 raise BinnInputError(
                     f"{type(self).__name__}.preactivation_jacobian: torch.func cannot differentiate this head "
-                    f"site by site ({str(error).splitlines()[0]}); override preactivation_jacobian, or train "
-                    "with optimizer='lbfgs' or 'adamw'") from None
+                    f"site by site ({str(error).splitlines()[0]}). Dropout and batch norm need the head in eval "
+                    "mode (head.eval()); a head that branches on tensor values must override "
+                    "preactivation_jacobian; or train with optimizer='lbfgs' or 'adamw'") from None
 
     def own_penalty_hessian(self) -> Tensor:
-        """Hessian [n_weights, n_weights] of the head's own regulariser (:meth:`_model_penalty`,
-        weights included; zeros when there is none), exact by ``torch.func``."""
+        """Hessian [n_weights, n_weights] over :meth:`second_order_parameters` of the head's own
+        regulariser (:meth:`_model_penalty`, weights included; zeros when there is none), exact by
+        ``torch.func``."""
         f, flat = self._flat_call("_model_penalty")
         if self._model_penalty() is None:
             return flat.new_zeros(flat.numel(), flat.numel())

@@ -131,6 +131,7 @@ class KANHead(KANPruning, KANSymbolic, Head):
         self.lamb_smooth = float(lamb_smooth)
         self.verbose = bool(verbose)
         self._last_edge_scales: list[Tensor] | None = None
+        self._differentiating = False  # True inside preactivation_jacobian: record no activations
 
         from kan import KAN  # imported lazily: pykan pulls in sympy, sklearn and pyplot
 
@@ -201,7 +202,7 @@ class KANHead(KANPruning, KANSymbolic, Head):
     def preactivation(self, x: Tensor) -> Tensor:
         """Unconstrained KAN outputs ``u`` [batch, n_outputs]."""
         x = self._prepare(x)
-        self.kan.save_act = self._needs_acts()
+        self.kan.save_act = self._needs_acts() and not self._differentiating
         u = self.kan(x)
         self.kan.save_act = False
         return u
@@ -228,9 +229,23 @@ class KANHead(KANPruning, KANSymbolic, Head):
     def second_order_parameters(self) -> list[tuple[str, Tensor]]:
         """The trainable weights but the spline scales ``scale_sp``: an edge's spline is
         ``scale_sp * sum_m coef_m B_m(x)``, so only the product counts. Holding ``scale_sp`` fixed
-        removes that redundancy, and the pre-activations become linear in the weights left
-        (``coef``, ``scale_base``; the symbolic branch's, if any)."""
+        removes that redundancy, and the numeric branch's pre-activations become linear in the
+        weights left (``coef``, ``scale_base``)."""
         return [(name, p) for name, p in super().second_order_parameters() if not name.endswith("scale_sp")]
+
+    def preactivation_jacobian(self, x: Tensor) -> Tensor:
+        """:meth:`Head.preactivation_jacobian`, keeping pykan's caches of the last real forward pass
+        (``cache_data``, ``acts``, ...): under ``torch.func`` they would hold tensors that live only
+        inside the transform, and copying, refining or pruning the KAN would fail on them."""
+        kept = {k: v for k, v in vars(self.kan).items() if not k.startswith("_")}
+        self._differentiating = True
+        try:
+            return super().preactivation_jacobian(x)
+        finally:
+            self._differentiating = False
+            for k in [k for k in vars(self.kan) if not k.startswith("_") and k not in kept]:
+                delattr(self.kan, k)
+            vars(self.kan).update(kept)
 
     def weighted_smoothness(self) -> Tensor:
         """``lamb_smooth`` x :meth:`smoothness_penalty`."""
