@@ -193,8 +193,10 @@ class FitSettings:
         for name, value in zip(("lr", "global_lr"), self.learning_rates()):
             if not value > 0:
                 raise BinnInputError(f"{name} must be > 0, got {value}")
-        if self.num_threads is not None and int(self.num_threads) < 1:
-            raise BinnInputError(f"num_threads must be >= 1 or None, got {self.num_threads}")
+        if self.num_threads is not None:
+            if int(self.num_threads) < 1:
+                raise BinnInputError(f"num_threads must be >= 1 or None, got {self.num_threads}")
+            object.__setattr__(self, "num_threads", int(self.num_threads))
         object.__setattr__(self, "device", torch.device(self.device))
         object.__setattr__(self, "restore_best", bool(self.restore_best))
         if self.checkpoint is not None:
