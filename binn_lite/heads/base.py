@@ -15,6 +15,10 @@ Every head follows one small interface, relied on by the BINN, the trainer and s
     head.n_inputs, head.n_outputs
     c = head.config()           # constructor arguments as plain data, or None
 
+For ``fit(optimizer="lm")`` (:mod:`binn_lite.levenberg_marquardt`) a head also provides
+``second_order_parameters()``, ``preactivation_jacobian(x)`` (per-site Jacobian of ``u``) and
+``own_penalty_hessian()``; :class:`Head` implements them once with ``torch.func``.
+
 ``config()`` mirrors the process model's (:mod:`binn_lite.process`, section 5): the arguments
 that rebuild the architecture as ``type(head)(**head.config())`` -- numbers, strings, lists,
 dicts and None only (the output constraint as ``constraint.config()``, e.g.
