@@ -196,6 +196,9 @@ class LevenbergMarquardt:
         g = self._flat_gradient().double()
         H = curvature()
         live = (H.abs().sum(dim=0) > 0) | (g != 0)  # weights F depends on (masked KAN edges do not count)
+        if not bool(live.any()):  # nothing to move (e.g. every KAN edge pruned)
+            self.converged = True
+            return False
         g, H = g[live], H[live][:, live]
         # Marquardt's scaling: solve in units where diag(H) is 1, so (H + lambda diag H) becomes
         # (H_s + lambda I); one eigendecomposition serves every trial lambda of this step

@@ -266,3 +266,15 @@ def test_lm_refuses_a_head_too_big_for_a_dense_solve(data):
 def test_lm_divergence_advice_names_no_learning_rate(data):
     causes = likely_causes(kan_binn(), None, torch.float64)
     assert causes and not any("learning rate" in cause for cause in causes)
+
+
+def test_nothing_to_move_is_convergence():
+    w = torch.nn.Parameter(torch.zeros(3))
+    lm = LevenbergMarquardt([w])
+
+    def value_and_gradient():  # F does not depend on w
+        w.grad = torch.zeros(3)
+        return torch.tensor(1.0)
+
+    assert not lm.step(value_and_gradient, lambda: torch.zeros(3, 3, dtype=torch.float64), lambda: torch.tensor(1.0))
+    assert lm.converged and torch.equal(w.detach(), torch.zeros(3))
