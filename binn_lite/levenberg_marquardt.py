@@ -30,8 +30,7 @@ parameters and ``J_i = du_i / dtheta`` (:meth:`~binn_lite.heads.base.Head.preact
     C_i = (2 / (n s)) D_i G_i^T G_i D_i  +  w * d2 (lamb_bound * bound penalty) / du_i^2,
 
 * ``G_i = dr_i / dp_i`` -- the residuals' sensitivity to the site's few unit parameters, by forward
-  differences: process-model passes (no gradient) at the current parameters and one per learned
-  parameter, all sites at once.
+  differences: one extra process-model pass (no gradient) per learned parameter, all sites at once.
   The step on ``p`` goes inwards from the nearer bound and has the size ``sqrt(eps)`` of the dtype.
 * ``D_i = diag(dp_i / du_i)``, the constraint's slope (0 where a hard sigmoid is clipped).
 * The bound penalty's second derivative is taken element by element (the built-in constraints'
@@ -40,8 +39,8 @@ parameters and ``J_i = du_i / dtheta`` (:meth:`~binn_lite.heads.base.Head.preact
   the gradient only: LM is for smooth objectives such as the refit of a pruned KAN.
 
 The curvature only sets the step; the gradient is exact, so LM converges to the same minimum as
-any other method. Cost of a step: one forward and backward pass for the gradient, 1 + (learned
-parameters) forward passes for ``G``, the head's Jacobian, and one forward pass per trial step. The
+any other method. Cost of a step: one forward and backward pass for the gradient (its prediction
+is reused), one forward pass per learned parameter for ``G``, the head's Jacobian, and one forward pass per trial step. The
 dense ``H`` and its eigendecomposition grow with the cube of the number of weights: ``fit`` refuses
 more than :data:`MAX_WEIGHTS`.
 
@@ -96,10 +95,11 @@ def _sandwich(J: Tensor, C: Tensor) -> Tensor:
 
 
 def gauss_newton_curvature(binn: Any, x: Tensor, forcing: Any, coords: Tensor, target: Tensor,
-                           objective: MaskedLoss, penalty_weight: float) -> Tensor:
+                           objective: MaskedLoss, penalty_weight: float, pred: Tensor | None = None) -> Tensor:
     """The Gauss-Newton matrix ``H`` [n_weights, n_weights] of the training objective at the
     current weights, over ``binn.head.second_order_parameters()`` flattened in that order (float64;
-    see the module docstring for the formula)."""
+    see the module docstring for the formula). ``pred``: the prediction at ``coords`` at these
+    weights, if already at hand (the gradient pass made it); computed otherwise."""
     head = binn.head
     with torch.no_grad():
         u = head.preactivation(x)
@@ -108,7 +108,8 @@ def gauss_newton_curvature(binn: Any, x: Tensor, forcing: Any, coords: Tensor, t
     slope, = torch.autograd.grad(unit.sum(), u, retain_graph=False)  # elementwise constraint: dp/du
     unit = unit.detach()
     with torch.no_grad():
-        pred = binn.process_model.predict(binn.parameters_from_unit(unit), forcing, coords)
+        if pred is None:
+            pred = binn.process_model.predict(binn.parameters_from_unit(unit), forcing, coords)
         residual = objective.residuals(pred, target)
     count = int(torch.isfinite(target).sum())
     G = _residual_sensitivity(binn, unit, forcing, coords, target, objective, residual).double()
@@ -138,8 +139,8 @@ class LevenbergMarquardt:
     """Damped Gauss-Newton steps on a list of tensors (the head's weights).
 
     Holds the damping ``lambda`` between steps (``state_dict`` saves it for resumed runs). Looks
-    like a torch optimiser to :func:`~binn_lite.train.fit` (``zero_grad``, ``state_dict``,
-    ``load_state_dict``) but steps with :meth:`step`.
+    like a torch optimiser to :func:`~binn_lite.train.fit` (``state_dict``, ``load_state_dict``)
+    but steps with :meth:`step`.
     """
 
     #: trial steps per call before giving up (the weights stay where they were)
@@ -154,10 +155,6 @@ class LevenbergMarquardt:
         self.damping = float(damping)
         self.growth = 2.0  # Nielsen's nu: how fast lambda grows after a rejected step
         self.converged = False  # set when a step could not lower F by more than its precision
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
 
     def state_dict(self) -> dict[str, float]:
         return {"damping": self.damping, "growth": self.growth, "converged": self.converged}

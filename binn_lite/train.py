@@ -452,8 +452,7 @@ class _Trainer:
             why = "a process model without trainable weights"
         elif self.parallel is not None:
             why = "a single process (not torchrun)"
-        elif sum(p.numel() for _, p in binn.head.second_order_parameters()) > MAX_WEIGHTS:
-            n = sum(p.numel() for _, p in binn.head.second_order_parameters())
+        elif (n := sum(p.numel() for _, p in binn.head.second_order_parameters())) > MAX_WEIGHTS:
             why = (f"a small head: each step solves a dense system over its weights, and this head has {n:,} "
                    f"(at most {MAX_WEIGHTS:,}; a pruned KAN has about 100 that count)")
         if why is not None:
@@ -477,11 +476,14 @@ class _Trainer:
         theta = binn.parameters_from_unit(unit)
         return binn.process_model.predict(theta, sites.forcing, sites.coords), unit
 
-    def backward(self, batch: _Sites, epoch: int) -> tuple[Tensor, Tensor]:
-        """Objective (data loss + penalties) of ``batch`` with its gradients; (objective, data loss)."""
+    def backward(self, batch: _Sites, epoch: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Objective (data loss + penalties) of ``batch`` with its gradients; (objective, data loss,
+        the prediction at the observations, detached)."""
         binn, weight = self.binn, self.settings.penalty_weight
-        self.optimiser.zero_grad(set_to_none=True)
-        data_loss = self.objective(self.predict(batch, epoch)[0], batch.y)
+        for p in self.trainable:  # every trained tensor, also those an optimiser holds fixed (LM: scale_sp)
+            p.grad = None
+        pred = self.predict(batch, epoch)[0]
+        data_loss = self.objective(pred, batch.y)
         value = data_loss + weight * binn.penalty() if weight else data_loss
         if not bool(torch.isfinite(value)):
             raise self.nonfinite("the training loss", epoch)
@@ -490,7 +492,7 @@ class _Trainer:
             value, data_loss = self.parallel.average_gradients(self.trainable, value, data_loss, batch.y)
         if not _gradients_finite(self.trainable):
             raise self.nonfinite("the gradient", epoch)
-        return value, data_loss.detach()
+        return value, data_loss.detach(), pred.detach()
 
     def minibatch_epoch(self, epoch: int) -> float:
         """One pass over the training sites; the mean data loss of its minibatches, weighted by size."""
@@ -505,7 +507,7 @@ class _Trainer:
                 batch = self.training.take(self.parallel.shard(rows))
             else:
                 batch = self.training if full_batch else self.training.take(order[start:stop])
-            _, data_loss = self.backward(batch, epoch)
+            data_loss = self.backward(batch, epoch)[1]
             self.optimiser.step()
             total += float(data_loss) * (stop - start)
             count += stop - start
@@ -522,7 +524,7 @@ class _Trainer:
             batch = batch.take(self.parallel.shard(torch.arange(len(self.train_idx), device=self.settings.device)))
 
         def closure() -> Tensor:
-            value, last[0] = self.backward(batch, epoch)
+            value, last[0], _ = self.backward(batch, epoch)
             return value
 
         self.optimiser.step(closure)
@@ -532,16 +534,16 @@ class _Trainer:
         """One Levenberg-Marquardt step on all training sites; the data loss after it."""
         self.binn.eval()  # deterministic: each trial step is judged on the same function
         sites, weight = self.training, self.settings.penalty_weight
-        last = [torch.zeros(())]
+        start = [torch.zeros(()), None]  # the gradient pass's data loss and prediction (the curvature reuses it)
+        last = [torch.zeros(())]  # the data loss of the last trial step
 
         def value_and_gradient() -> Tensor:
-            for p in self.trainable:  # also those LM holds fixed (the KAN's scale_sp), for the checks
-                p.grad = None
-            return self.backward(sites, epoch)[0]
+            value, start[0], start[1] = self.backward(sites, epoch)
+            return value
 
         def curvature() -> Tensor:
             return gauss_newton_curvature(self.binn, sites.x, sites.forcing, sites.coords, sites.y,
-                                          self.objective, weight)
+                                          self.objective, weight, pred=start[1])
 
         def value() -> Tensor:
             with torch.no_grad():
@@ -551,9 +553,8 @@ class _Trainer:
                     return torch.tensor(math.inf)
                 return last[0] + weight * self.binn.penalty() if weight else last[0]
 
-        if not self.optimiser.step(value_and_gradient, curvature, value):
-            value()  # no step lowered the objective: report the loss where the weights stayed
-        return float(last[0])
+        stepped = self.optimiser.step(value_and_gradient, curvature, value)
+        return float(last[0] if stepped else start[0])  # no step: the weights stayed where they were
 
     def evaluate(self, epoch: int) -> tuple[float, float, float]:
         """Validation loss, pooled NSE (in the unit of the observations) and the share of the head's
