@@ -9,9 +9,10 @@ covariate is set to ``v`` at every site and the others keep their values:
 (:func:`partial_dependence`). Drawn over a grid of ``v`` it is a curve
 (:func:`partial_dependence_curves`, a curve table of :mod:`binn_lite.relationships`); the
 variance of that curve over the covariate's distribution is a model-agnostic importance
-(:func:`pd_importance`, after Greenwell et al. 2018, who use its standard deviation). Averages
-hide interactions and effects that cancel, the weakness ScIReN points out for MLPs; a KAN head can
-instead be read from its own edges (:mod:`binn_lite.interpret`).
+(:func:`pd_importance`, after Greenwell et al. 2018, who use its standard deviation;
+:func:`curve_variance` computes it from curves already drawn). Averages hide interactions and
+effects that cancel, the weakness ScIReN points out for MLPs; a KAN head can instead be read from
+its own edges (:mod:`binn_lite.interpret`).
 """
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .errors import BinnInputError
-from .relationships import covariate_matrix, curve_table, parameter_dtype, plot_edge_curves, table_names
+from .relationships import (check_curves, covariate_matrix, curve_table, parameter_dtype, plot_edge_curves,
+                            table_names)
 
-__all__ = ["partial_dependence", "partial_dependence_curves", "pd_importance", "plot_partial_dependence"]
+__all__ = ["curve_variance", "partial_dependence", "partial_dependence_curves", "pd_importance",
+           "plot_partial_dependence"]
 
 
 class _EvalMode:
@@ -147,8 +150,16 @@ def pd_importance(
     the average are missed (the weakness ScIReN points out for MLPs).
 
     Returns a DataFrame, index covariate names, columns output names (squared output units).
+    Holding the curves already (:func:`partial_dependence_curves`, same ``n_grid`` and ``grid``),
+    :func:`curve_variance` gives the same table without computing them again.
     """
-    curves = partial_dependence_curves(fn, X, names, out_names, n_grid=n_grid, grid=grid)
+    return curve_variance(partial_dependence_curves(fn, X, names, out_names, n_grid=n_grid, grid=grid))
+
+
+def curve_variance(curves: pd.DataFrame) -> pd.DataFrame:
+    """Population variance of each curve of a curve table over its points: the importance of
+    :func:`pd_importance` (covariates x parameters, squared output units)."""
+    check_curves(curves)
     table = curves.groupby(["covariate", "parameter"], sort=False)["value"].var(ddof=0).unstack("parameter")
     covs = list(dict.fromkeys(curves["covariate"]))
     pars = list(dict.fromkeys(curves["parameter"]))

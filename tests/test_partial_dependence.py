@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
 
+from binn_lite.errors import BinnInputError
 from binn_lite.heads import MLPHead
-from binn_lite.partial_dependence import (partial_dependence, partial_dependence_curves, pd_importance,
-                                         plot_partial_dependence)
+from binn_lite.partial_dependence import (curve_variance, partial_dependence, partial_dependence_curves,
+                                         pd_importance, plot_partial_dependence)
 
 
 def test_partial_dependence_exact():
@@ -42,6 +44,23 @@ def test_pd_importance_ranks_only_driver():
     # linear output: PD(v) = 2 v, so its variance is 4 var(grid of quantiles)
     grid = torch.quantile(X[:, 0].double(), torch.linspace(0, 1, 11, dtype=torch.float64))
     assert importance.loc["a", "lin"] == pytest.approx(4 * grid.var(correction=0).item(), rel=1e-5)
+
+
+def test_curve_variance_of_drawn_curves_is_pd_importance():
+    X = torch.randn(200, 3, generator=torch.Generator().manual_seed(4))
+
+    def fn(x):
+        return torch.stack([x[:, 0] * x[:, 1], torch.tanh(x[:, 2])], dim=1)
+
+    curves = partial_dependence_curves(fn, X, names=list("abc"), out_names=["prod", "tanh"], n_grid=7)
+    from_curves = curve_variance(curves)
+    pd.testing.assert_frame_equal(from_curves, pd_importance(fn, X, names=list("abc"), out_names=["prod", "tanh"],
+                                                             n_grid=7))
+    # by hand: the variance over its 7 points of the curve of c -> tanh
+    c_tanh = curves[(curves["covariate"] == "c") & (curves["parameter"] == "tanh")]["value"]
+    assert from_curves.loc["c", "tanh"] == pytest.approx(float(np.var(c_tanh)), rel=1e-12)
+    with pytest.raises(BinnInputError, match="curve DataFrame"):
+        curve_variance(pd.DataFrame({"x": [1.0]}))
 
 
 def test_pd_importance_of_mlp_uses_eval_mode():

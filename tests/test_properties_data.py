@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from binn_lite.data import read_dataset, save_dataset
-from binn_lite.data.validation import MISSING_TOKENS
+from binn_lite.data.validation import _MISSING, MISSING_TOKENS, _as_number, _parse_cells
 from binn_lite.errors import BinnInputError
 from binn_lite.forcing import FORCING_FIELDS
 
@@ -277,6 +277,23 @@ def test_random_cells_in_a_dataframe_never_raise_another_error(clay, ph, ids):
     except BinnInputError:
         return
     assert np.isfinite(ds.covariates.to_numpy(dtype=float)).all()
+
+
+number_like = st.one_of(st.text(alphabet=" +-.,_0123456789eEinfatyINFATY/#<>\u00a0\u0661", max_size=8),
+                        st.sampled_from(sorted(MISSING_TOKENS)), st.floats().map(repr), st.none())
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(column=st.lists(number_like, min_size=1, max_size=12))
+def test_a_column_of_text_is_read_as_cell_by_cell(column):
+    """The vectorised parse of a file's text column agrees with reading each cell on its own."""
+    raw = pd.Series(column, dtype=object)
+    values, missing, text = _parse_cells(raw)
+    cells = [_as_number(c) for c in column]
+    assert missing.tolist() == [c is _MISSING for c in cells]
+    assert text.tolist() == [c is None for c in cells]
+    expected = [c if isinstance(c, float) else np.nan for c in cells]
+    np.testing.assert_array_equal(values, np.array(expected, dtype=np.float64))
 
 
 def _fixed_dataset() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:

@@ -155,6 +155,11 @@ def _text_hint(value: str) -> str:
 _MISSING = object()  # marks a missing cell in _as_number
 
 
+#: a number as a cell may hold it: optional sign, digits with an optional decimal point, optional
+#: exponent; or inf / infinity
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|infinity)"
+
+
 def _as_number(cell: Any) -> Any:
     """A table cell as a float, ``_MISSING`` for an empty/NA cell, or None for text that is no number."""
     if cell is None or cell is pd.NA or cell is pd.NaT:
@@ -170,9 +175,28 @@ def _as_number(cell: Any) -> Any:
     text = cell.strip()
     if text.lower() in MISSING_TOKENS:
         return _MISSING
-    if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity)", text, flags=re.IGNORECASE):
+    if not re.fullmatch(_NUMBER, text, flags=re.IGNORECASE):
         return None
     return float(text)
+
+
+def _parse_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, missing, text) of a column that is not numeric: each cell as :func:`_as_number`
+    reads it (float64 with NaN where missing or text; the two masks). A column of strings and
+    missing cells, as every column of a file is read, is parsed with pandas' vectorised string
+    methods; other mixtures (a DataFrame column of ints and strings, ...) cell by cell."""
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
+        stripped = raw.str.strip()
+        missing = (raw.isna() | stripped.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
+        number = stripped.str.fullmatch(_NUMBER, case=False).fillna(False).to_numpy(dtype=bool) & ~missing
+        values = np.full(len(raw), np.nan)
+        values[number] = stripped[number].astype(np.float64).to_numpy()
+        return values, missing, ~(missing | number)
+    cells = [_as_number(c) for c in raw]
+    missing = np.array([c is _MISSING for c in cells], dtype=bool)
+    text = np.array([c is None for c in cells], dtype=bool)
+    values = np.array([np.nan if (m or t) else c for c, m, t in zip(cells, missing, text)], dtype=np.float64)
+    return values, missing, text
 
 
 def numeric_column(frame: pd.DataFrame, column: str, source: str, is_file: bool, id_column: str,
@@ -192,10 +216,7 @@ def numeric_column(frame: pd.DataFrame, column: str, source: str, is_file: bool,
         values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
         missing, text = np.isnan(values), np.zeros(len(values), dtype=bool)
     else:
-        cells = [_as_number(c) for c in raw]
-        missing = np.array([c is _MISSING for c in cells], dtype=bool)
-        text = np.array([c is None for c in cells], dtype=bool)
-        values = np.array([np.nan if (m or t) else c for c, m, t in zip(cells, missing, text)], dtype=np.float64)
+        values, missing, text = _parse_cells(raw)
     first = lambda bad: (int(np.flatnonzero(bad)[0]), int(bad.sum()))  # noqa: E731
     if text.any():
         i, count = first(text)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import BinnInputError
-from .base import Head, check_input, detach_tree, quiet, seeded
+from .base import Head, check_input, detach_tree, hessian, quiet, seeded
 from .constraints import ConstraintSpec
 from .kan_penalties import roughness, sparsity
 from .kan_pruning import KANPruning
@@ -256,7 +256,7 @@ class KANHead(KANPruning, KANSymbolic, Head):
         forward pass's activations, so they have no Hessian in the weights alone (a
         Levenberg-Marquardt step uses their gradient only)."""
         f, flat = self._flat_call("weighted_smoothness")
-        return torch.func.hessian(f)(flat)
+        return hessian(f, flat)
 
     def _model_penalty(self) -> Tensor | None:
         total = self.kan.act_fun[0].coef.new_zeros(())
