@@ -431,7 +431,9 @@ def per_site_mcmc(
     num_threads : torch CPU threads while sampling, restored afterwards (None: torch's setting;
         :mod:`binn_lite.threads`).
 
-    One process-model call per iteration evaluates all ``sites x chains`` states at once.
+    One process-model call per iteration evaluates all ``sites x chains`` states at once; a model
+    with ``precompute`` (contract section 6; CLM5) computes what the fixed parameters decide once,
+    as :func:`~binn_lite.train.fit` does, so that the comparison with a BINN is a fair one.
     """
     with torch_threads(num_threads):
         if process_model is None:
@@ -474,6 +476,9 @@ def per_site_mcmc(
         coords = data.coords[repeat].to(dtype)
         targets = observed[repeat]
         full = base.to(dtype).expand(n_sites * n_chains, -1).clone()
+        precompute = getattr(process_model, "precompute", None)  # the contract's section 6, as fit uses it
+        if precompute is not None:  # once, what the fixed parameters decide (CLM5: V, B I, scalars)
+            forcing = precompute(forcing, full, names)
         low, high = sampled.low.to(dtype), sampled.high.to(dtype)
         calls = 0
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from binn_lite.clm5 import CLM5_PARAMETERS
+from binn_lite.clm5 import CLM5, CLM5_PARAMETERS
 from binn_lite.data import make_synthetic
 from binn_lite.mcmc import (LOG_SOC_SIGMA, _average_ranks, adaptive_metropolis, log_likelihood, per_site_mcmc,
                             split_rhat)
@@ -139,6 +139,17 @@ def test_per_site_mcmc_recovers_known_parameters_from_rich_low_noise_profiles():
     assert median.shape == (3, 2) and float((median - result.posterior_mean()).abs().to_numpy().max()) < 0.05 * 380
     summary = result.summary()
     assert summary["n_burn"] == 600 and summary["sites"] == 3 and summary["model_calls"] == 1201
+
+
+def test_per_site_mcmc_samples_the_same_with_and_without_the_clm5_cache():
+    class Uncached(CLM5):
+        precompute = None  # the model without the contract's optional precompute
+
+    ds = make_synthetic(3, seed=3)
+    runs = [per_site_mcmc(ds, process_model=model, n_chains=2, n_burn=40, n_sample=40, seed=1, dtype=torch.float64)
+            for model in (CLM5(), Uncached())]
+    torch.testing.assert_close(runs[0].samples, runs[1].samples, rtol=0, atol=1e-12)
+    torch.testing.assert_close(runs[0].log_posterior, runs[1].log_posterior, rtol=1e-12, atol=1e-9)
 
 
 def test_per_site_mcmc_rejects_bad_input():
