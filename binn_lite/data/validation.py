@@ -188,7 +188,7 @@ def _parse_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
         stripped = raw.str.strip()
         missing = (raw.isna() | stripped.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
-        number = stripped.str.fullmatch(_NUMBER, case=False).fillna(False).to_numpy(dtype=bool) & ~missing
+        number = stripped.str.fullmatch(_NUMBER, case=False, na=False).to_numpy(dtype=bool) & ~missing
         values = np.full(len(raw), np.nan)
         values[number] = stripped[number].astype(np.float64).to_numpy()
         return values, missing, ~(missing | number)
