@@ -478,7 +478,7 @@ def per_site_mcmc(
         full = base.to(dtype).expand(n_sites * n_chains, -1).clone()
         precompute = getattr(process_model, "precompute", None)  # the contract's section 6, as fit uses it
         if precompute is not None:  # once, what the fixed parameters decide (CLM5: V, B I, scalars)
-            forcing = precompute(forcing, full, names)
+            forcing = precompute(forcing, full.clone(), names)  # its own copy: full changes at every step
         low, high = sampled.low.to(dtype), sampled.high.to(dtype)
         calls = 0
 

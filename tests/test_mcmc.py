@@ -145,9 +145,17 @@ def test_per_site_mcmc_samples_the_same_with_and_without_the_clm5_cache():
     class Uncached(CLM5):
         precompute = None  # the model without the contract's optional precompute
 
+    class Recording(CLM5):  # remembers what it was given in place of the forcing
+        given: set[str] = set()
+
+        def predict(self, params, forcing, coords):
+            self.given.add(type(forcing).__name__)
+            return super().predict(params, forcing, coords)
+
     ds = make_synthetic(3, seed=3)
     runs = [per_site_mcmc(ds, process_model=model, n_chains=2, n_burn=40, n_sample=40, seed=1, dtype=torch.float64)
-            for model in (CLM5(), Uncached())]
+            for model in (Recording(), Uncached())]
+    assert Recording.given == {"CLM5Cache"}  # every iteration ran on the cache
     torch.testing.assert_close(runs[0].samples, runs[1].samples, rtol=0, atol=1e-12)
     torch.testing.assert_close(runs[0].log_posterior, runs[1].log_posterior, rtol=1e-12, atol=1e-9)
 

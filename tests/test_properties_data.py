@@ -279,15 +279,31 @@ def test_random_cells_in_a_dataframe_never_raise_another_error(clay, ph, ids):
     assert np.isfinite(ds.covariates.to_numpy(dtype=float)).all()
 
 
-number_like = st.one_of(st.text(alphabet=" +-.,_0123456789eEinfatyINFATY/#<>\u00a0\u0661", max_size=8),
-                        st.sampled_from(sorted(MISSING_TOKENS)), st.floats().map(repr), st.none())
+number_like = st.one_of(
+    st.text(alphabet=" +-.,_0123456789eEinfatyINFATY/#<>\u00a0\u0661\uff11\u0131\u0130", max_size=8),
+    st.sampled_from(sorted(MISSING_TOKENS)), st.floats().map(repr), st.none())
 
 
-@settings(max_examples=200, **SETTINGS)
+def _string_dtypes() -> list:
+    """object and the string dtypes this pandas has (``str`` is pandas 3's default for text)."""
+    dtypes = [object, "string"]
+    for name in ("str", "string[pyarrow]"):
+        try:
+            pd.Series(["1"], dtype=name)
+        except (TypeError, ImportError):
+            continue
+        dtypes.append(name)
+    return dtypes
+
+
+@pytest.mark.parametrize("dtype", _string_dtypes())
+@settings(max_examples=150, **SETTINGS)
 @given(column=st.lists(number_like, min_size=1, max_size=12))
-def test_a_column_of_text_is_read_as_cell_by_cell(column):
-    """The vectorised parse of a file's text column agrees with reading each cell on its own."""
-    raw = pd.Series(column, dtype=object)
+def test_a_column_of_text_is_read_as_cell_by_cell(dtype, column):
+    """The vectorised parse of a file's text column agrees with reading each cell on its own,
+    whatever string dtype holds the column."""
+    raw = pd.Series(column, dtype=dtype)
+    column = raw.astype(object).tolist()  # what the cells are once stored (None may become NaN or NA)
     values, missing, text = _parse_cells(raw)
     cells = [_as_number(c) for c in column]
     assert missing.tolist() == [c is _MISSING for c in cells]

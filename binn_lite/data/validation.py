@@ -156,8 +156,9 @@ _MISSING = object()  # marks a missing cell in _as_number
 
 
 #: a number as a cell may hold it: optional sign, digits with an optional decimal point, optional
-#: exponent; or inf / infinity
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|infinity)"
+#: exponent; or inf / infinity in any case. Matched case-sensitively, with the letters spelled out:
+#: under IGNORECASE the Turkish dotless and dotted i would match too, and float() refuses them
+_NUMBER = r"(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
 
 
 def _as_number(cell: Any) -> Any:
@@ -175,7 +176,7 @@ def _as_number(cell: Any) -> Any:
     text = cell.strip()
     if text.lower() in MISSING_TOKENS:
         return _MISSING
-    if not re.fullmatch(_NUMBER, text, flags=re.IGNORECASE):
+    if not re.fullmatch(_NUMBER, text):
         return None
     return float(text)
 
@@ -184,11 +185,13 @@ def _parse_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values, missing, text) of a column that is not numeric: each cell as :func:`_as_number`
     reads it (float64 with NaN where missing or text; the two masks). A column of strings and
     missing cells, as every column of a file is read, is parsed with pandas' vectorised string
-    methods; other mixtures (a DataFrame column of ints and strings, ...) cell by cell."""
+    methods on Python strings (``object``: Python's ``re`` and ``str.strip``, as for one cell,
+    whatever the column's string dtype; pyarrow's regex engine reads ``\\d`` as ASCII digits only);
+    other mixtures (a DataFrame column of ints and strings, ...) cell by cell."""
     if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        stripped = raw.str.strip()
+        stripped = raw.astype(object).str.strip()
         missing = (raw.isna() | stripped.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
-        number = stripped.str.fullmatch(_NUMBER, case=False, na=False).to_numpy(dtype=bool) & ~missing
+        number = stripped.str.fullmatch(_NUMBER, na=False).to_numpy(dtype=bool) & ~missing
         values = np.full(len(raw), np.nan)
         values[number] = stripped[number].astype(np.float64).to_numpy()
         return values, missing, ~(missing | number)
