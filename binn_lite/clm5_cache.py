@@ -58,14 +58,21 @@ def _water_sums(monthly: torch.Tensor, water: torch.Tensor) -> dict[str, torch.T
     return {"water_sorted": water_sorted.contiguous(), "water_sums": torch.cat([first, rest], dim=2).transpose(2, 3).contiguous()}
 
 
-def _water_means(parts: dict[str, torch.Tensor], w_scaling: torch.Tensor) -> torch.Tensor:
-    """12-month means [batch, 2, 20] at ``w_scaling`` [batch] from :func:`_water_sums`."""
-    water_sorted, sums = parts["water_sorted"], parts["water_sums"]
-    batch, n_layers, n_counts, _ = sums.shape
+def _water_means(water_sorted: torch.Tensor, sums: torch.Tensor, w_scaling: torch.Tensor,
+                 rows: torch.Tensor | None = None) -> torch.Tensor:
+    """12-month means [batch, 2, 20] at ``w_scaling`` [batch] from :func:`_water_sums`.
+
+    ``water_sorted`` [batch, 20, 12]; ``sums``: the ``water_sums`` [n, 20, 13, 4] of these sites,
+    or of more sites when ``rows`` [batch] gives the position of each of these in ``sums``.
+    """
+    batch, n_layers = water_sorted.shape[:2]
+    n_counts = sums.shape[2]
     limit = (1.0 / w_scaling).detach()[:, None, None].expand(-1, n_layers, 1).contiguous()
     unsaturated = torch.searchsorted(water_sorted, limit, right=True)[..., 0]  # [batch, 20]: months with w <= 1/s
-    rows = torch.arange(batch * n_layers, device=sums.device).reshape(batch, n_layers) * n_counts + unsaturated
-    picked = sums.reshape(-1, 4).index_select(0, rows.reshape(-1)).view(batch, n_layers, 4)
+    if rows is None:
+        rows = torch.arange(batch, device=sums.device)
+    layers = rows[:, None] * n_layers + torch.arange(n_layers, device=sums.device)  # [batch, 20] in sums' [n * 20]
+    picked = sums.reshape(-1, 4).index_select(0, (layers * n_counts + unsaturated).reshape(-1)).view(batch, n_layers, 4)
     means = (w_scaling[:, None, None] * picked[..., :2] + picked[..., 2:]) / 12.0  # [batch, 20, 2]
     return means.transpose(1, 2)
 
@@ -89,12 +96,16 @@ class CLM5Cache:
     """
 
     def __init__(self, forcing: Forcing, params: torch.Tensor, varying: tuple[str, ...],
-                 parts: dict[str, torch.Tensor], folded: tuple[str, ...], forcing_index: torch.Tensor | None = None):
+                 parts: dict[str, torch.Tensor], folded: tuple[str, ...], forcing_index: torch.Tensor | None = None,
+                 sums_rows: torch.Tensor | None = None):
         # ``forcing[forcing_index]`` is taken when first asked for: a training minibatch
         # (``cache[index]``) whose parts are all cached never needs its forcing
         self._forcing, self._forcing_index = forcing, forcing_index
         self.params, self.varying = params, varying
         self.parts, self.folded = parts, folded
+        # a subset keeps its parent's month sums (13x the size of the rest, and a call reads one of
+        # the 13 counts per layer) with the positions of its sites in them; None: sites in order
+        self._sums_rows = sums_rows
         self.fixed_columns = torch.tensor([i for i, name in enumerate(CLM5_PARAMETERS.names) if name not in varying],
                                           dtype=torch.long, device=params.device)
 
@@ -142,11 +153,16 @@ class CLM5Cache:
     def __getitem__(self, index: Any) -> "CLM5Cache":
         """The cache of sites ``index`` (int, slice, list, index array or boolean mask)."""
         index = site_index(index, self.params.device)
-        parts = {name: value[index] for name, value in self.parts.items()}
-        within = torch.arange(len(self), device=self.params.device)[index]  # positions in this cache's forcing
+        parts = {name: value if name == "water_sums" else value[index] for name, value in self.parts.items()}
+        positions = torch.arange(len(self), device=self.params.device)
+        within = positions[index]  # positions in this cache's forcing
         if self._forcing_index is not None:
             within = self._forcing_index[within]  # ... in the forcing it was built from
-        return CLM5Cache(self._forcing, self.params[index], self.varying, parts, self.folded, forcing_index=within)
+        sums_rows = None
+        if "water_sums" in parts:
+            sums_rows = (positions if self._sums_rows is None else self._sums_rows)[index]
+        return CLM5Cache(self._forcing, self.params[index], self.varying, parts, self.folded, forcing_index=within,
+                         sums_rows=sums_rows)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "CLM5Cache":
         """On ``device``; ``dtype`` is accepted for the protocol and ignored (everything stays float64)."""
@@ -154,7 +170,10 @@ class CLM5Cache:
             device = None
         if device is None or torch.device(device) == self.params.device:
             return self
-        parts = {name: value.to(device) for name, value in self.parts.items()}
+        parts = dict(self.parts)
+        if self._sums_rows is not None:  # only this subset's month sums travel
+            parts["water_sums"] = parts["water_sums"][self._sums_rows]
+        parts = {name: value.to(device) for name, value in parts.items()}
         return CLM5Cache(self.forcing.to(device=device), self.params.to(device), self.varying, parts, self.folded)
 
     @property
@@ -206,7 +225,8 @@ class CLM5Cache:
         if "environment" in parts:
             environment = parts["environment"]
         elif "water_sums" in parts:
-            environment = _water_means(parts, params[:, CLM5_PARAMETERS.index("w_scaling")])
+            environment = _water_means(parts["water_sorted"], parts["water_sums"],
+                                       params[:, CLM5_PARAMETERS.index("w_scaling")], self._sums_rows)
         else:
             environment = _environment_means(params, self.forcing, parts["monthly"], self.folded)
         return SystemParts(transport, _pool_rates(params, environment), transfer_matrix(params), inputs)

@@ -157,3 +157,20 @@ def test_one_parameter_vector_steady_state_mass_balance_and_simulate_accept_the_
     run = model.simulate(defaults, cache, years=3)
     torch.testing.assert_close(run.pools, model.simulate(defaults, forcing, years=3).pools, rtol=1e-12, atol=0)
     assert cache.to("cpu") is cache and cache.dtype == torch.float64
+
+
+def test_a_subset_of_a_subset_reads_its_own_sites_month_sums():
+    """A minibatch keeps its parent's month sums (not copied) with the rows of its sites in them; SOC
+    at any ``w_scaling`` equals the forcing's, and moving it to a device takes its own rows only."""
+    forcing, model = every_regime(), CLM5()
+    built, evaluated = unit_params(10, 6), unit_params(10, 7)
+    cache = model.precompute(forcing, CLM5_PARAMETERS.to_physical(built), MOST_INFLUENTIAL)
+    subset = cache[[9, 2, 5, 7, 0]][torch.tensor([3, 1, 4])]  # sites 7, 2, 0
+    assert subset.parts["water_sums"] is cache.parts["water_sums"]
+    unit = built.clone()
+    unit[:, NAMES.index("w_scaling")] = evaluated[:, NAMES.index("w_scaling")]
+    params = CLM5_PARAMETERS.to_physical(unit)[[7, 2, 0]]
+    torch.testing.assert_close(model(params, subset), model(params, forcing[[7, 2, 0]]), rtol=1e-10, atol=0)
+    moved = subset.to("meta")
+    assert moved.parts["water_sums"].shape == (3, *cache.parts["water_sums"].shape[1:])
+    assert moved._sums_rows is None
