@@ -27,6 +27,8 @@ Differences from the original research code, on purpose:
 """
 from __future__ import annotations
 
+import functools
+import math
 from typing import NamedTuple
 
 import torch
@@ -190,14 +192,39 @@ for (_receiver, _donor), _name in _TRANSFERS.items():
         _OUTFLOW[CLM5_PARAMETERS.index(_name), POOL[_donor]] = 1.0
 
 
+def _rule_bounds() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rules of :func:`validate_parameters` but the outflow sums, column by column: a value passes
+    when it lies above ``low`` (strictly where ``low_strict``) and below ``high`` (strictly where
+    ``high_strict``). Unbounded sides are infinite and strict, so NaN and +-inf fail."""
+    n = len(CLM5_PARAMETERS)
+    low, high = torch.full((n,), -math.inf, dtype=torch.float64), torch.full((n,), math.inf, dtype=torch.float64)
+    low_strict, high_strict = torch.ones(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)
+    low[_POSITIVE] = 0.0  # > 0
+    low[_NON_NEGATIVE], low_strict[_NON_NEGATIVE] = 0.0, False  # >= 0
+    low[_FRACTIONS], low_strict[_FRACTIONS], high[_FRACTIONS], high_strict[_FRACTIONS] = 0.0, False, 1.0, False
+    beta = CLM5_PARAMETERS.index("beta")
+    low[beta], high[beta] = 0.0, 1.0  # (0, 1)
+    return low, low_strict, high, high_strict
+
+
+_RULE_BOUNDS = _rule_bounds()
+
+
+@functools.lru_cache(maxsize=None)
+def _rules_as(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """:data:`_RULE_BOUNDS` and :data:`_OUTFLOW` in ``dtype`` on ``device`` (made once per pair)."""
+    low, low_strict, high, high_strict = _RULE_BOUNDS
+    return (low.to(device=device, dtype=dtype), low_strict.to(device), high.to(device=device, dtype=dtype),
+            high_strict.to(device), _OUTFLOW.to(device=device, dtype=dtype))
+
+
 def _breaks_a_rule(values: torch.Tensor) -> bool:
     """Whether any site breaks a rule of :func:`validate_parameters` (one pass, one sync)."""
-    beta = values[:, CLM5_PARAMETERS.index("beta")]
-    fractions = values[:, _FRACTIONS]
-    bad = ((~torch.isfinite(values)).any() | (values[:, _POSITIVE] <= 0).any() | (values[:, _NON_NEGATIVE] < 0).any()
-           | ((fractions < 0) | (fractions > 1)).any() | ((beta <= 0) | (beta >= 1)).any()
-           | (values @ _OUTFLOW.to(values) > 1 + 1e-12).any())
-    return bool(bad)
+    low, low_strict, high, high_strict, outflow = _rules_as(values.dtype, values.device)
+    above = torch.where(low_strict, values > low, values >= low)
+    below = torch.where(high_strict, values < high, values <= high)
+    within = (above & below).all() & (values @ outflow <= 1 + 1e-12).all()
+    return not bool(within)
 
 
 # ---------------------------------------------------------------------------------------------

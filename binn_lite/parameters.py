@@ -73,6 +73,7 @@ class ParameterTable:
             raise BinnInputError("a parameter table needs at least one parameter")
         self._params = params
         self._index = {p.name: i for i, p in enumerate(params)}
+        self._bounds: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- container protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -123,7 +124,10 @@ class ParameterTable:
             raise BinnInputError(
                 f"parameter tensor has {x.shape[-1]} columns, the table has {len(self)} ({', '.join(self.names)})"
             )
-        return self.low.to(x), self.high.to(x)
+        bounds = self._bounds.get((x.dtype, x.device))
+        if bounds is None:  # made once per dtype and device (the table never changes); callers only read them
+            bounds = self._bounds[(x.dtype, x.device)] = (self.low.to(x), self.high.to(x))
+        return bounds
 
     def to_physical(self, unit: torch.Tensor) -> torch.Tensor:
         """Map unit values ``u`` in [0, 1] to physical values ``low + u (high - low)``.

@@ -242,6 +242,30 @@ def test_outflow_fractions_above_one_are_rejected_with_the_pool_named():
         CLM5()(CLM5_PARAMETERS.defaults_like(2), make_forcing(3))
 
 
+@pytest.mark.parametrize("name, value, rule", [
+    ("q10", 0.0, "must be > 0"), ("tau_s3", -0.0, "must be > 0"), ("efolding", 5e-324, None),
+    ("bio", -5e-324, "must be >= 0"), ("w_scaling", -0.0, None), ("cryo", 0.0, None),
+    ("fs1s3", 0.0, None), ("fs1s3", 1.0 + 1e-6, "must be in \\[0, 1\\]"), ("fcwdl2", 1.0, None),
+    ("beta", 1.0, "must be in \\(0, 1\\)"), ("beta", 0.0, "must be in \\(0, 1\\)"), ("beta", 1.0 - 1e-16, None),
+    ("tau_cwd", math.inf, "must be finite"), ("fl1s1", math.nan, "must be finite"),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_each_rule_holds_on_its_edge(name, value, rule, dtype):
+    """validate_parameters accepts or rejects a value on the edge of its rule, in float64 and float32
+    (where 5e-324 and 1 - 1e-16 round to 0 and 1)."""
+    params = CLM5_PARAMETERS.defaults_like(2).to(dtype)
+    params[1, CLM5_PARAMETERS.index(name)] = value
+    rounded = float(params[1, CLM5_PARAMETERS.index(name)])
+    if rounded != value and rounded in (0.0, 1.0):  # float32 rounded it onto the edge: judged as what it became
+        rule = {("efolding", 0.0): "must be > 0", ("bio", -0.0): None, ("beta", 1.0): "must be in \\(0, 1\\)"}[
+            (name, rounded)]
+    if rule is None:
+        validate_parameters(params)
+    else:
+        with pytest.raises(BinnInputError, match=f"parameter {name!r} {rule}; site 1"):
+            validate_parameters(params)
+
+
 def test_single_parameter_vector_is_used_for_every_site():
     forcing = make_forcing(3)
     soc = CLM5()(CLM5_PARAMETERS.default, forcing)

@@ -181,3 +181,35 @@ def test_metrics_give_a_number_or_our_error(pairs):
         except BinnInputError:
             continue
         assert np.isfinite(value) or metric in (kge, pearson_r, nse, r2), (metric.__name__, value)
+
+
+#: physical values that sit on the rules' edges (0, 1, signed zeros, the smallest subnormal,
+#: infinities, NaN) or anywhere
+edge_value = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 5e-324, -5e-324, 1.0 + 1e-12, 1.0 - 1e-16, 0.5, 2.0, -1.0,
+                                        float("inf"), -float("inf"), float("nan")]),
+                       st.floats(0.0, 1.0), st.floats(allow_nan=True, allow_infinity=True))
+
+
+@FAST
+@given(values=hnp.arrays(np.float64, (3, N_PARAMS), elements=edge_value),
+       columns=st.lists(st.integers(0, N_PARAMS - 1), max_size=3), dtype=st.sampled_from(["float64", "float32"]))
+def test_the_one_pass_parameter_check_agrees_with_the_rule_by_rule_check(values, columns, dtype):
+    """``_breaks_a_rule`` (one pass over all columns, used on every call) says a set of CLM5
+    parameters breaks a rule exactly when :func:`validate_parameters`'s checks, column by column,
+    find one (and then they raise). Up to three columns take the drawn values, the rest the middle
+    of their ranges."""
+    from binn_lite.clm5 import _breaks_a_rule, validate_parameters
+
+    params = CLM5_PARAMETERS.to_physical(torch.full((3, N_PARAMS), 0.5, dtype=torch.float64))
+    params[:, columns] = torch.tensor(values[:, columns])
+    params = params.to(getattr(torch, dtype))
+    try:
+        with pytest.MonkeyPatch.context() as patch:  # the column-by-column checks alone
+            patch.setattr("binn_lite.clm5._breaks_a_rule", lambda values: True)
+            validate_parameters(params)
+        broken = False
+    except BinnInputError:
+        broken = True
+    named = CLM5_PARAMETERS.as_dict(params)
+    assert _breaks_a_rule(params) == broken, {CLM5_PARAMETERS.names[c]: named[CLM5_PARAMETERS.names[c]].tolist()
+                                              for c in set(columns)}
