@@ -74,6 +74,7 @@ class ParameterTable:
         self._params = params
         self._index = {p.name: i for i, p in enumerate(params)}
         self._bounds: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._limits: dict[tuple[torch.dtype, torch.device, bool], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- container protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -136,7 +137,7 @@ class ParameterTable:
         unit value is not finite or lies outside [0, 1]: extrapolating past a range is never silent.
         """
         low, high = self._bounds_like(unit)
-        self._check_within(unit.detach(), torch.zeros_like(low), torch.ones_like(high), "unit value")
+        self._check_within(unit.detach(), "unit value")
         return low + unit * (high - low)
 
     def to_unit(self, physical: torch.Tensor) -> torch.Tensor:
@@ -150,10 +151,9 @@ class ParameterTable:
 
         When every value of the batch lies in [0, 1] the message says they look like unit values.
         """
-        low, high = self._bounds_like(physical)
         values = physical.detach()
         try:
-            self._check_within(values, low, high, "value")
+            self._check_within(values, "value")
         except BinnInputError as error:
             looks_unit = bool(((values >= 0) & (values <= 1)).all())
             if not looks_unit:
@@ -161,10 +161,23 @@ class ParameterTable:
             raise BinnInputError(f"{error}. Every value lies in [0, 1]: are these unit values? Map them to "
                                  "physical values with parameter_table.to_physical(u)") from None
 
-    def _check_within(self, values: torch.Tensor, low: torch.Tensor, high: torch.Tensor, what: str) -> None:
-        """The range check behind :meth:`to_physical` and :meth:`check_physical`."""
-        slack = RANGE_TOLERANCE * (high - low)
-        bad = ~torch.isfinite(values) | (values < low - slack) | (values > high + slack)
+    def _limits_like(self, x: torch.Tensor, unit: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The lowest and highest accepted value of each column, the range ([0, 1] for unit values)
+        widened by ``RANGE_TOLERANCE`` of its width; made once per dtype and device."""
+        low, high = self._bounds_like(x)  # also checks the number of columns
+        limits = self._limits.get((x.dtype, x.device, unit))
+        if limits is None:
+            if unit:
+                low, high = torch.zeros_like(low), torch.ones_like(high)
+            slack = RANGE_TOLERANCE * (high - low)
+            limits = self._limits[(x.dtype, x.device, unit)] = (low - slack, high + slack)
+        return limits
+
+    def _check_within(self, values: torch.Tensor, what: str) -> None:
+        """The range check behind :meth:`to_physical` and :meth:`check_physical` (``what``: "value" or
+        "unit value"); NaN and +-inf fail both comparisons."""
+        lowest, highest = self._limits_like(values, unit=what == "unit value")
+        bad = ~((values >= lowest) & (values <= highest))
         if not bool(bad.any()):
             return
         flat = bad.reshape(-1, len(self))

@@ -43,3 +43,22 @@ def test_bad_tables_and_shapes_are_reported():
         CLM5_PARAMETERS.to_physical(torch.zeros(2, 20))
     with pytest.raises(KeyError, match="unknown parameter 'tau_s4'"):
         CLM5_PARAMETERS.index("tau_s4")
+
+
+def test_bounds_made_once_are_still_checked_and_shaped_every_time():
+    """The table keeps its bounds per dtype and device; a later call of the wrong width is still
+    refused, the range edges (widened by RANGE_TOLERANCE) and NaN/inf still judged, in float32 too."""
+    table = ParameterTable([Parameter("a", 1.0, 3.0, "-", "", 2.0), Parameter("b", 0.0, 10.0, "-", "", 5.0)])
+    for dtype in (torch.float64, torch.float32):
+        table.check_physical(torch.tensor([[1.0, 0.0], [3.0, 10.0]], dtype=dtype))
+        table.check_physical(torch.tensor([[1.0 - 1e-5, 10.0 + 5e-5]], dtype=dtype))  # inside the tolerance
+        for bad in (0.99, 3.01, float("nan"), float("inf"), -float("inf")):
+            with pytest.raises(ValueError, match=r"value of 'a' must be finite and in \[1, 3\]; site 1"):
+                table.check_physical(torch.tensor([[2.0, 5.0], [bad, 5.0]], dtype=dtype))
+        for bad in (-0.01, 1.01, float("nan"), float("inf"), -float("inf")):
+            with pytest.raises(ValueError, match=r"unit value of 'b' must be finite and in \[0, 1\]; site 0"):
+                table.to_physical(torch.tensor([[0.5, bad]], dtype=dtype))
+        with pytest.raises(ValueError, match="parameter tensor has 3 columns, the table has 2"):
+            table.check_physical(torch.ones(2, 3, dtype=dtype))
+        with pytest.raises(ValueError, match="parameter tensor has 1 columns, the table has 2"):
+            table.to_physical(torch.full((2, 1), 0.5, dtype=dtype))
