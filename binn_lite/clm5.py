@@ -195,7 +195,8 @@ for (_receiver, _donor), _name in _TRANSFERS.items():
 def _rule_bounds() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The rules of :func:`validate_parameters` but the outflow sums, column by column: a value passes
     when it lies above ``low`` (strictly where ``low_strict``) and below ``high`` (strictly where
-    ``high_strict``). Unbounded sides are infinite and strict, so NaN and +-inf fail."""
+    ``high_strict``). Unbounded sides are infinite and strict, so NaN and +-inf fail. (Integer
+    values, which no model call passes, always fail: the rule-by-rule checks then decide.)"""
     n = len(CLM5_PARAMETERS)
     low, high = torch.full((n,), -math.inf, dtype=torch.float64), torch.full((n,), math.inf, dtype=torch.float64)
     low_strict, high_strict = torch.ones(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)

@@ -103,8 +103,8 @@ class CLM5Cache:
         self._forcing, self._forcing_index = forcing, forcing_index
         self.params, self.varying = params, varying
         self.parts, self.folded = parts, folded
-        # a subset keeps its parent's month sums (13x the size of the rest, and a call reads one of
-        # the 13 counts per layer) with the positions of its sites in them; None: sites in order
+        # a subset keeps its parent's month sums (13 counts per layer, of which a call reads one)
+        # with the positions of its sites in them; None: its own, sites in order
         self._sums_rows = sums_rows
         self.fixed_columns = torch.tensor([i for i, name in enumerate(CLM5_PARAMETERS.names) if name not in varying],
                                           dtype=torch.long, device=params.device)
@@ -170,11 +170,20 @@ class CLM5Cache:
             device = None
         if device is None or torch.device(device) == self.params.device:
             return self
-        parts = dict(self.parts)
-        if self._sums_rows is not None:  # only this subset's month sums travel
-            parts["water_sums"] = parts["water_sums"][self._sums_rows]
-        parts = {name: value.to(device) for name, value in parts.items()}
+        parts = {name: value.to(device) for name, value in self._own_parts().items()}
         return CLM5Cache(self.forcing.to(device=device), self.params.to(device), self.varying, parts, self.folded)
+
+    def _own_parts(self) -> dict[str, torch.Tensor]:
+        """The parts with only this cache's rows of the month sums (what travels or is saved)."""
+        parts = dict(self.parts)
+        if self._sums_rows is not None:
+            parts["water_sums"] = parts["water_sums"][self._sums_rows]
+        return parts
+
+    def __getstate__(self) -> dict:
+        """Pickled or deep-copied with its own sites' forcing and month sums, not its parent's."""
+        return {**self.__dict__, "_forcing": self.forcing, "_forcing_index": None, "parts": self._own_parts(),
+                "_sums_rows": None}
 
     @property
     def device(self) -> torch.device:

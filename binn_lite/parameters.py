@@ -73,8 +73,21 @@ class ParameterTable:
             raise BinnInputError("a parameter table needs at least one parameter")
         self._params = params
         self._index = {p.name: i for i, p in enumerate(params)}
-        self._bounds: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._limits: dict[tuple[torch.dtype, torch.device, bool], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._clear_caches()
+
+    def _clear_caches(self) -> None:
+        """Bound tensors made on first use, per dtype and device (see :meth:`_bounds_like`)."""
+        self._bounds: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._limits: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)  # the cached tensors stay behind: they may live on another device
+        state.pop("_bounds"), state.pop("_limits")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._clear_caches()
 
     # -- container protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -151,6 +164,7 @@ class ParameterTable:
 
         When every value of the batch lies in [0, 1] the message says they look like unit values.
         """
+        self._bounds_like(physical)  # a wrong width is refused before the range check below
         values = physical.detach()
         try:
             self._check_within(values, "value")
@@ -163,19 +177,26 @@ class ParameterTable:
 
     def _limits_like(self, x: torch.Tensor, unit: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The lowest and highest accepted value of each column, the range ([0, 1] for unit values)
-        widened by ``RANGE_TOLERANCE`` of its width; made once per dtype and device."""
+        widened by ``RANGE_TOLERANCE`` of its width; made once per dtype, device and tolerance.
+        Limits beyond the dtype's largest finite number are clamped to it, so infinities stay out."""
         low, high = self._bounds_like(x)  # also checks the number of columns
-        limits = self._limits.get((x.dtype, x.device, unit))
+        key = (x.dtype, x.device, unit, RANGE_TOLERANCE)
+        limits = self._limits.get(key)
         if limits is None:
             if unit:
                 low, high = torch.zeros_like(low), torch.ones_like(high)
             slack = RANGE_TOLERANCE * (high - low)
-            limits = self._limits[(x.dtype, x.device, unit)] = (low - slack, high + slack)
+            lowest, highest = low - slack, high + slack
+            if x.is_floating_point():
+                biggest = torch.finfo(x.dtype).max
+                lowest, highest = lowest.clamp(min=-biggest), highest.clamp(max=biggest)
+            limits = self._limits[key] = (lowest, highest)
         return limits
 
     def _check_within(self, values: torch.Tensor, what: str) -> None:
         """The range check behind :meth:`to_physical` and :meth:`check_physical` (``what``: "value" or
-        "unit value"); NaN and +-inf fail both comparisons."""
+        "unit value"). The limits are finite: NaN fails both comparisons, +inf the upper, -inf the
+        lower."""
         lowest, highest = self._limits_like(values, unit=what == "unit value")
         bad = ~((values >= lowest) & (values <= highest))
         if not bool(bad.any()):

@@ -439,7 +439,8 @@ class _Trainer:
         if s.optimizer == "lm":
             self.check_lm()
             return trainable, LevenbergMarquardt([p for _, p in binn.head.second_order_parameters()])
-        return trainable, torch.optim.AdamW(groups, lr=self.lr, foreach=True)  # one call per step for all tensors
+        # foreach: each operation of an update is one call for all tensors (the same numbers, fewer calls)
+        return trainable, torch.optim.AdamW(groups, lr=self.lr, foreach=True)
 
     def check_lm(self) -> None:
         """What ``optimizer="lm"`` needs (:mod:`binn_lite.levenberg_marquardt`), or a clear error."""

@@ -1,4 +1,6 @@
 """The CLM5 cache (CLM5.precompute): the same results and gradients as the forcing, and its refusals."""
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -174,3 +176,6 @@ def test_a_subset_of_a_subset_reads_its_own_sites_month_sums():
     moved = subset.to("meta")
     assert moved.parts["water_sums"].shape == (3, *cache.parts["water_sums"].shape[1:])
     assert moved._sums_rows is None
+    saved = pickle.loads(pickle.dumps(subset))  # saved (or deep-copied) with its own rows only, the right ones
+    assert saved.parts["water_sums"].shape[0] == 3 and saved._sums_rows is None and len(saved.forcing) == 3
+    torch.testing.assert_close(model(params, saved), model(params, forcing[[7, 2, 0]]), rtol=1e-10, atol=0)

@@ -58,7 +58,27 @@ def test_bounds_made_once_are_still_checked_and_shaped_every_time():
         for bad in (-0.01, 1.01, float("nan"), float("inf"), -float("inf")):
             with pytest.raises(ValueError, match=r"unit value of 'b' must be finite and in \[0, 1\]; site 0"):
                 table.to_physical(torch.tensor([[0.5, bad]], dtype=dtype))
-        with pytest.raises(ValueError, match="parameter tensor has 3 columns, the table has 2"):
-            table.check_physical(torch.ones(2, 3, dtype=dtype))
+        with pytest.raises(ValueError, match=r"parameter tensor has 3 columns, the table has 2 \(a, b\)$"):
+            table.check_physical(torch.ones(2, 3, dtype=dtype))  # no "unit values?" hint for a wrong width
         with pytest.raises(ValueError, match="parameter tensor has 1 columns, the table has 2"):
             table.to_physical(torch.full((2, 1), 0.5, dtype=dtype))
+
+
+def test_limits_stay_finite_and_a_pickled_table_makes_its_own():
+    """A range past the dtype's largest number still refuses infinities (float16: 65504); a table
+    pickled after use (its cached bounds stay behind) checks as before."""
+    import pickle
+
+    wide = ParameterTable([Parameter("a", 0.0, 1e5, "-", "", 1.0)])
+    wide.check_physical(torch.tensor([[6e4]], dtype=torch.float16))
+    for bad in (float("inf"), -float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="value of 'a' must be finite"):
+            wide.check_physical(torch.tensor([[bad]], dtype=torch.float16))
+    CLM5_PARAMETERS.check_physical(CLM5_PARAMETERS.defaults_like(2))
+    copy = pickle.loads(pickle.dumps(CLM5_PARAMETERS))
+    assert copy._bounds == {} and copy._limits == {}
+    copy.check_physical(CLM5_PARAMETERS.defaults_like(2))
+    too_big = CLM5_PARAMETERS.defaults_like(2)
+    too_big[1, CLM5_PARAMETERS.index("q10")] = 100.0
+    with pytest.raises(ValueError, match="value of 'q10' must be finite and in .*; site 1 has 100"):
+        copy.check_physical(too_big)
