@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from . import checkpoint
 from .errors import BinnInputError, CheckpointError
 from .parameters import ParameterTable
-from .threads import DEFAULT_THREADS, torch_threads
+from .threads import DEFAULT_THREADS, with_num_threads
 from .process import ProcessModel
 
 __all__ = ["BINN", "preset_parameters"]
@@ -246,6 +246,7 @@ class BINN(nn.Module):
         return self.normalizer.transform(data)
 
     @torch.no_grad()
+    @with_num_threads
     def predict_dataset(self, dataset: Any, batch_size: int = 1024, *,
                         num_threads: int | None = DEFAULT_THREADS) -> tuple[pd.DataFrame, Tensor]:
         """Parameters and predictions for every site of a :class:`~binn_lite.dataset.SiteDataset`.
@@ -260,25 +261,24 @@ class BINN(nn.Module):
         params : DataFrame indexed by site id, one column per parameter (physical units).
         predictions : Tensor [n_sites, max_obs] at ``dataset.coords`` (NaN padding kept), on CPU.
         """
-        with torch_threads(num_threads):
-            if batch_size < 1:
-                raise BinnInputError(f"batch_size must be >= 1, got {batch_size}")
-            was_training = self.training
-            self.eval()
-            try:
-                x_all = self.features(dataset).to(device=self.device, dtype=self.dtype)
-                params, predictions = [], []
-                for start in range(0, len(dataset), batch_size):
-                    index = torch.arange(start, min(start + batch_size, len(dataset)))
-                    forcing = dataset.forcing[index].to(device=self.device, dtype=self.dtype)
-                    coords = dataset.coords[index].to(device=self.device, dtype=self.dtype)
-                    theta = self.parameters_from(x_all[index.to(self.device)])
-                    predictions.append(self.process_model.predict(theta, forcing, coords).cpu())
-                    params.append(theta.double().cpu())
-            finally:
-                self.train(was_training)
-            frame = pd.DataFrame(torch.cat(params).numpy(), index=dataset.site_ids, columns=list(self.table.names))
-            return frame, torch.cat(predictions)
+        if batch_size < 1:
+            raise BinnInputError(f"batch_size must be >= 1, got {batch_size}")
+        was_training = self.training
+        self.eval()
+        try:
+            x_all = self.features(dataset).to(device=self.device, dtype=self.dtype)
+            params, predictions = [], []
+            for start in range(0, len(dataset), batch_size):
+                index = torch.arange(start, min(start + batch_size, len(dataset)))
+                forcing = dataset.forcing[index].to(device=self.device, dtype=self.dtype)
+                coords = dataset.coords[index].to(device=self.device, dtype=self.dtype)
+                theta = self.parameters_from(x_all[index.to(self.device)])
+                predictions.append(self.process_model.predict(theta, forcing, coords).cpu())
+                params.append(theta.double().cpu())
+        finally:
+            self.train(was_training)
+        frame = pd.DataFrame(torch.cat(params).numpy(), index=dataset.site_ids, columns=list(self.table.names))
+        return frame, torch.cat(predictions)
 
     # -- saving and loading --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:

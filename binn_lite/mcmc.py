@@ -55,7 +55,7 @@ from .errors import BinnInputError
 from .clm5 import MOST_INFLUENTIAL
 from .parameters import ParameterTable
 from .process import ProcessModel
-from .threads import DEFAULT_THREADS, torch_threads
+from .threads import DEFAULT_THREADS, with_num_threads
 
 __all__ = ["LOG_SOC_SIGMA", "log_likelihood", "AMChains", "adaptive_metropolis", "split_rhat", "MCMCResult",
            "per_site_mcmc"]
@@ -387,6 +387,7 @@ class MCMCResult:
         })
 
 
+@with_num_threads
 def per_site_mcmc(
     dataset: Any,
     index: Any = None,
@@ -435,80 +436,79 @@ def per_site_mcmc(
     with ``precompute`` (contract section 6; CLM5) computes what the fixed parameters decide once,
     as :func:`~binn_lite.train.fit` does, so that the comparison with a BINN is a fair one.
     """
-    with torch_threads(num_threads):
-        if process_model is None:
-            from .clm5 import CLM5
+    if process_model is None:
+        from .clm5 import CLM5
 
-            process_model = CLM5()
-        table = process_model.parameter_table
-        names = tuple(learn)
-        unknown = [n for n in names if n not in table]
-        if unknown or not names:
-            raise BinnInputError(f"learn: unknown or no parameter(s) {unknown}; known: {', '.join(table.names)}")
-        if not sigma > 0:
-            raise BinnInputError(f"sigma must be > 0, got {sigma}")
-        if n_chains < 2:
-            raise BinnInputError(f"need at least 2 chains per site for R-hat; got n_chains={n_chains}")
-        data = dataset if index is None else dataset.subset(index)
-        n_sites = len(data)
-        if n_sites == 0:
-            raise BinnInputError("no sites to calibrate")
-        observed = data.targets.to(dtype)
-        no_data = ~torch.isfinite(observed).any(dim=1)
-        if bool(no_data.any()):
-            raise BinnInputError(f"site {data.site_ids[int(no_data.nonzero()[0, 0])]!r} has no observation to calibrate on")
-        if bool((observed[torch.isfinite(observed)] <= 0).any()):
-            raise BinnInputError("per_site_mcmc needs positive observations (the likelihood is on log SOC)")
+        process_model = CLM5()
+    table = process_model.parameter_table
+    names = tuple(learn)
+    unknown = [n for n in names if n not in table]
+    if unknown or not names:
+        raise BinnInputError(f"learn: unknown or no parameter(s) {unknown}; known: {', '.join(table.names)}")
+    if not sigma > 0:
+        raise BinnInputError(f"sigma must be > 0, got {sigma}")
+    if n_chains < 2:
+        raise BinnInputError(f"need at least 2 chains per site for R-hat; got n_chains={n_chains}")
+    data = dataset if index is None else dataset.subset(index)
+    n_sites = len(data)
+    if n_sites == 0:
+        raise BinnInputError("no sites to calibrate")
+    observed = data.targets.to(dtype)
+    no_data = ~torch.isfinite(observed).any(dim=1)
+    if bool(no_data.any()):
+        raise BinnInputError(f"site {data.site_ids[int(no_data.nonzero()[0, 0])]!r} has no observation to calibrate on")
+    if bool((observed[torch.isfinite(observed)] <= 0).any()):
+        raise BinnInputError("per_site_mcmc needs positive observations (the likelihood is on log SOC)")
 
-        base = table.default.clone()
-        for name, value in dict(fixed or {}).items():
-            if name not in table:
-                raise BinnInputError(f"fixed: unknown parameter {name!r}; known: {', '.join(table.names)}")
-            if name in names:
-                raise BinnInputError(f"fixed: parameter {name!r} is also sampled (in learn)")
-            base[table.index(name)] = float(value)
-        sampled = table.subset(names)
-        columns = torch.tensor([table.index(n) for n in names])
+    base = table.default.clone()
+    for name, value in dict(fixed or {}).items():
+        if name not in table:
+            raise BinnInputError(f"fixed: unknown parameter {name!r}; known: {', '.join(table.names)}")
+        if name in names:
+            raise BinnInputError(f"fixed: parameter {name!r} is also sampled (in learn)")
+        base[table.index(name)] = float(value)
+    sampled = table.subset(names)
+    columns = torch.tensor([table.index(n) for n in names])
 
-        # every site repeated for its chains, prepared once: row s * n_chains + c
-        repeat = torch.arange(n_sites).repeat_interleave(n_chains)
-        forcing = data.forcing[repeat].to(dtype=dtype)
-        coords = data.coords[repeat].to(dtype)
-        targets = observed[repeat]
-        full = base.to(dtype).expand(n_sites * n_chains, -1).clone()
-        precompute = getattr(process_model, "precompute", None)  # the contract's section 6, as fit uses it
-        if precompute is not None:  # once, what the fixed parameters decide (CLM5: V, B I, scalars)
-            forcing = precompute(forcing, full.clone(), names)  # its own copy: full changes at every step
-        low, high = sampled.low.to(dtype), sampled.high.to(dtype)
-        calls = 0
+    # every site repeated for its chains, prepared once: row s * n_chains + c
+    repeat = torch.arange(n_sites).repeat_interleave(n_chains)
+    forcing = data.forcing[repeat].to(dtype=dtype)
+    coords = data.coords[repeat].to(dtype)
+    targets = observed[repeat]
+    full = base.to(dtype).expand(n_sites * n_chains, -1).clone()
+    precompute = getattr(process_model, "precompute", None)  # the contract's section 6, as fit uses it
+    if precompute is not None:  # once, what the fixed parameters decide (CLM5: V, B I, scalars)
+        forcing = precompute(forcing, full.clone(), names)  # its own copy: full changes at every step
+    low, high = sampled.low.to(dtype), sampled.high.to(dtype)
+    calls = 0
 
-        @torch.no_grad()
-        def log_posterior(unit: Tensor) -> Tensor:
-            nonlocal calls
-            calls += 1
-            full[:, columns] = low + unit.reshape(-1, len(names)).to(dtype) * (high - low)
-            prediction = process_model.predict(full, forcing, coords)
-            return log_likelihood(prediction, targets, sigma).to(torch.float64).reshape(n_sites, n_chains)
+    @torch.no_grad()
+    def log_posterior(unit: Tensor) -> Tensor:
+        nonlocal calls
+        calls += 1
+        full[:, columns] = low + unit.reshape(-1, len(names)).to(dtype) * (high - low)
+        prediction = process_model.predict(full, forcing, coords)
+        return log_likelihood(prediction, targets, sigma).to(torch.float64).reshape(n_sites, n_chains)
 
-        stop = None
-        if rhat_target is not None:
-            if not rhat_target > 1.0 or not 0.0 < rhat_share <= 1.0:
-                raise BinnInputError(f"need rhat_target > 1 and 0 < rhat_share <= 1; got {rhat_target}, {rhat_share}")
+    stop = None
+    if rhat_target is not None:
+        if not rhat_target > 1.0 or not 0.0 < rhat_share <= 1.0:
+            raise BinnInputError(f"need rhat_target > 1 and 0 < rhat_share <= 1; got {rhat_target}, {rhat_share}")
 
-            def stop(kept: Tensor) -> bool:
-                if kept.shape[2] < 4:
-                    return False
-                rhat = split_rhat(kept.permute(0, 3, 1, 2))
-                return float((rhat < rhat_target).to(torch.float64).mean()) >= rhat_share
+        def stop(kept: Tensor) -> bool:
+            if kept.shape[2] < 4:
+                return False
+            rhat = split_rhat(kept.permute(0, 3, 1, 2))
+            return float((rhat < rhat_target).to(torch.float64).mean()) >= rhat_share
 
-        generator = torch.Generator().manual_seed(int(seed))
-        initial = torch.rand(n_sites, n_chains, len(names), generator=generator, dtype=torch.float64)
-        start = time.perf_counter()
-        chains = adaptive_metropolis(log_posterior, initial, n_burn, n_sample, thin=thin, generator=generator,
-                                     progress=progress, stop=stop, check_every=check_every, **sampler_kwargs)
-        seconds = time.perf_counter() - start
-        return MCMCResult(site_ids=data.site_ids, names=names, table=sampled, samples=chains.samples,
-                          log_posterior=chains.log_density, acceptance=chains.acceptance,
-                          burn_acceptance=chains.burn_acceptance, proposal_cov=chains.proposal_cov,
-                          n_burn=n_burn, n_sample=chains.n_sample, thin=thin, sigma=float(sigma), seconds=seconds,
-                          n_model_calls=calls)
+    generator = torch.Generator().manual_seed(int(seed))
+    initial = torch.rand(n_sites, n_chains, len(names), generator=generator, dtype=torch.float64)
+    start = time.perf_counter()
+    chains = adaptive_metropolis(log_posterior, initial, n_burn, n_sample, thin=thin, generator=generator,
+                                 progress=progress, stop=stop, check_every=check_every, **sampler_kwargs)
+    seconds = time.perf_counter() - start
+    return MCMCResult(site_ids=data.site_ids, names=names, table=sampled, samples=chains.samples,
+                      log_posterior=chains.log_density, acceptance=chains.acceptance,
+                      burn_acceptance=chains.burn_acceptance, proposal_cov=chains.proposal_cov,
+                      n_burn=n_burn, n_sample=chains.n_sample, thin=thin, sigma=float(sigma), seconds=seconds,
+                      n_model_calls=calls)

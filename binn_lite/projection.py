@@ -62,7 +62,7 @@ from torch import Tensor
 from .blocksolve import BlockTridiagonal
 from .clm5 import CLM5, CLM5_PARAMETERS, DAYS_PER_YEAR, DZ, N_POOLS, POOL, SOM_POOLS, ZTOP, system_blocks
 from .errors import BinnInputError
-from .threads import DEFAULT_THREADS, torch_threads
+from .threads import DEFAULT_THREADS, with_num_threads
 from .forcing import Forcing
 
 __all__ = ["Scenario", "SCENARIOS", "DT_YEARS", "DEPTHS", "Projection", "project", "true_projection",
@@ -194,6 +194,7 @@ def parameter_tensor(params: Tensor | pd.DataFrame) -> Tensor:
 
 
 @torch.no_grad()
+@with_num_threads
 def project(params: Tensor | pd.DataFrame, forcing: Forcing, scenario: Scenario = Scenario(), *,
             dt_years: float = DT_YEARS, keep_pools: bool = False, num_threads: int | None = DEFAULT_THREADS) -> Projection:
     """Run CLM5 from today's steady state through ``scenario`` (implicit Euler, float64).
@@ -204,44 +205,43 @@ def project(params: Tensor | pd.DataFrame, forcing: Forcing, scenario: Scenario 
     ``scenario.years``. Returns a :class:`Projection`.
     ``num_threads``: torch CPU threads, restored afterwards (None: torch's setting; :mod:`binn_lite.threads`).
     """
-    with torch_threads(num_threads):
-        params = parameter_tensor(params)
-        lead, n_sites = params.shape[:-2], params.shape[-2]
-        if not isinstance(forcing, Forcing) or len(forcing) != n_sites:
-            raise BinnInputError(f"forcing must be a Forcing of the {n_sites} sites of params; got "
-                                 f"{type(forcing).__name__} of {len(forcing) if isinstance(forcing, Forcing) else '?'}")
-        n_steps = round(scenario.years / dt_years)
-        if not dt_years > 0 or abs(n_steps * dt_years - scenario.years) > 1e-9 * scenario.years:
-            raise BinnInputError(f"dt_years must be > 0 and divide the {scenario.years:g} years; got {dt_years}")
-        scenario.forcing_at(forcing, scenario.years)  # the forcing at the end of the ramps must be valid too
-        flat = params.reshape(-1, len(CLM5_PARAMETERS))
-        model = CLM5()
-        model.check_params(flat)
-        forcing = forcing.to(dtype=torch.float64)[torch.arange(n_sites).repeat(flat.shape[0] // n_sites)]
+    params = parameter_tensor(params)
+    lead, n_sites = params.shape[:-2], params.shape[-2]
+    if not isinstance(forcing, Forcing) or len(forcing) != n_sites:
+        raise BinnInputError(f"forcing must be a Forcing of the {n_sites} sites of params; got "
+                             f"{type(forcing).__name__} of {len(forcing) if isinstance(forcing, Forcing) else '?'}")
+    n_steps = round(scenario.years / dt_years)
+    if not dt_years > 0 or abs(n_steps * dt_years - scenario.years) > 1e-9 * scenario.years:
+        raise BinnInputError(f"dt_years must be > 0 and divide the {scenario.years:g} years; got {dt_years}")
+    scenario.forcing_at(forcing, scenario.years)  # the forcing at the end of the ramps must be valid too
+    flat = params.reshape(-1, len(CLM5_PARAMETERS))
+    model = CLM5()
+    model.check_params(flat)
+    forcing = forcing.to(dtype=torch.float64)[torch.arange(n_sites).repeat(flat.shape[0] // n_sites)]
 
-        x = model.steady_state(flat, forcing).transpose(1, 2)  # [batch, 20 layers, 7 pools]
-        lower, diag, upper, inputs = system_blocks(flat, forcing)
-        transport = torch.diag_embed(-(lower + upper))  # V's diagonal blocks: its rows sum to zero
-        decomposition = diag - transport  # D_0 = -A xi_0 K, layer by layer
-        q10 = flat[:, _Q10, None, None, None]
-        dt = dt_years * DAYS_PER_YEAR
-        fixed = transport + torch.eye(N_POOLS, dtype=torch.float64) / dt  # I/dt + V: the same every step
-        states = [x]
-        for step in range(1, n_steps + 1):
-            t = step * dt_years
-            speed = q10 ** (scenario.delta_t(t) / 10.0)  # every rate times Q10^(dT / 10)
-            factors = BlockTridiagonal(lower, torch.addcmul(fixed, speed, decomposition), upper)
-            x = factors.solve(scenario.litter_factor(t) * inputs + x / dt)
-            states.append(x if keep_pools else x[..., _SOM].sum(dim=-1, keepdim=True))
+    x = model.steady_state(flat, forcing).transpose(1, 2)  # [batch, 20 layers, 7 pools]
+    lower, diag, upper, inputs = system_blocks(flat, forcing)
+    transport = torch.diag_embed(-(lower + upper))  # V's diagonal blocks: its rows sum to zero
+    decomposition = diag - transport  # D_0 = -A xi_0 K, layer by layer
+    q10 = flat[:, _Q10, None, None, None]
+    dt = dt_years * DAYS_PER_YEAR
+    fixed = transport + torch.eye(N_POOLS, dtype=torch.float64) / dt  # I/dt + V: the same every step
+    states = [x]
+    for step in range(1, n_steps + 1):
+        t = step * dt_years
+        speed = q10 ** (scenario.delta_t(t) / 10.0)  # every rate times Q10^(dT / 10)
+        factors = BlockTridiagonal(lower, torch.addcmul(fixed, speed, decomposition), upper)
+        x = factors.solve(scenario.litter_factor(t) * inputs + x / dt)
+        states.append(x if keep_pools else x[..., _SOM].sum(dim=-1, keepdim=True))
 
-        trajectory = torch.stack(states[1:], dim=1)  # [batch, T, 20, 7 or 1]
-        start = states[0] if keep_pools else states[0][..., _SOM].sum(dim=-1, keepdim=True)
-        trajectory = torch.cat([start[:, None], trajectory], dim=1).transpose(2, 3)  # [batch, T + 1, 7 or 1, 20]
-        soc = trajectory[:, :, _SOM].sum(dim=2) if keep_pools else trajectory[:, :, 0]
-        shape = (*lead, n_sites, n_steps + 1)
-        years = torch.arange(n_steps + 1, dtype=torch.float64) * dt_years
-        pools = trajectory.reshape(*shape, N_POOLS, -1) if keep_pools else None
-        return Projection(years=years, soc=soc.reshape(*shape, -1), scenario=scenario, pools=pools)
+    trajectory = torch.stack(states[1:], dim=1)  # [batch, T, 20, 7 or 1]
+    start = states[0] if keep_pools else states[0][..., _SOM].sum(dim=-1, keepdim=True)
+    trajectory = torch.cat([start[:, None], trajectory], dim=1).transpose(2, 3)  # [batch, T + 1, 7 or 1, 20]
+    soc = trajectory[:, :, _SOM].sum(dim=2) if keep_pools else trajectory[:, :, 0]
+    shape = (*lead, n_sites, n_steps + 1)
+    years = torch.arange(n_steps + 1, dtype=torch.float64) * dt_years
+    pools = trajectory.reshape(*shape, N_POOLS, -1) if keep_pools else None
+    return Projection(years=years, soc=soc.reshape(*shape, -1), scenario=scenario, pools=pools)
 
 
 def true_projection(dataset, scenario: Scenario = Scenario(), **kwargs) -> Projection:

@@ -122,6 +122,7 @@ def time_training_step(steps: int = 5, threads: int | None = None) -> float:
     from .data import load_example
     from .heads.sciren import make_head
     from .losses import MaskedLoss
+    from .threads import torch_threads
 
     data = load_example()
     sites = torch.arange(BATCH_SITES)
@@ -134,19 +135,14 @@ def time_training_step(steps: int = 5, threads: int | None = None) -> float:
     binn.float().train()
     loss = MaskedLoss("log", targets)
     optimiser = torch.optim.AdamW(binn.head.parameters(), lr=3e-3)
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        seconds = []
+    seconds = []
+    with torch_threads(threads):
         for _ in range(steps + 1):
             start = time.perf_counter()
             optimiser.zero_grad()
             loss(binn.predict(x, forcing, coords), targets).backward()
             optimiser.step()
             seconds.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
     return 1000.0 * statistics.median(seconds[1:])
 
 

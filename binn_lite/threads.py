@@ -16,18 +16,21 @@ what                                         2 threads            1 thread
 So :func:`~binn_lite.train.fit`, :func:`~binn_lite.mcmc.per_site_mcmc`,
 :meth:`~binn_lite.binn.BINN.predict_dataset`, :func:`~binn_lite.projection.project` and
 :func:`~binn_lite.uncertainty.mc_dropout` run on :data:`DEFAULT_THREADS` thread unless their
-``num_threads`` says otherwise (None: leave torch's setting), and restore torch's setting afterwards.
+``num_threads`` says otherwise (None: leave torch's setting), and restore torch's setting afterwards
+(:func:`with_num_threads` on the functions, :func:`torch_threads` inside ``fit``).
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import functools
+import inspect
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 
 from .errors import BinnInputError
 
-__all__ = ["DEFAULT_THREADS", "torch_threads"]
+__all__ = ["DEFAULT_THREADS", "torch_threads", "with_num_threads"]
 
 #: torch CPU threads of binn_lite's heavy functions (see the table above)
 DEFAULT_THREADS = 1
@@ -47,3 +50,20 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def with_num_threads(function: _F) -> _F:
+    """Run ``function`` under :func:`torch_threads` with its own ``num_threads`` argument (default:
+    the one in its signature), set before anything else in it runs."""
+    signature = inspect.signature(function)
+    default = signature.parameters["num_threads"].default
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch_threads(signature.bind(*args, **kwargs).arguments.get("num_threads", default)):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

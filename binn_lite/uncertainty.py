@@ -59,7 +59,7 @@ from torch import Tensor, nn
 from .binn import BINN
 from .dataset import positions
 from .errors import BinnInputError
-from .threads import DEFAULT_THREADS, torch_threads
+from .threads import DEFAULT_THREADS, with_num_threads
 from .heads.base import seeded
 from .train import fit
 
@@ -218,6 +218,7 @@ def train_ensemble(make_binn: Callable[[int], BINN], dataset: Any, train_idx: An
 # ---------------------------------------------------------------------------------------------
 # MC dropout
 # ---------------------------------------------------------------------------------------------
+@with_num_threads
 def mc_dropout(binn: BINN, dataset: Any, n_samples: int = 100, seed: int = 0, *,
                num_threads: int | None = DEFAULT_THREADS) -> Samples:
     """T = ``n_samples`` forward passes with the head's dropout switched on (Gal & Ghahramani 2016).
@@ -227,25 +228,24 @@ def mc_dropout(binn: BINN, dataset: Any, n_samples: int = 100, seed: int = 0, *,
     site; ``seed`` makes the draws reproducible (the global random state is left as it was).
     ``num_threads``: torch CPU threads, restored afterwards (None: torch's setting; :mod:`binn_lite.threads`).
     """
-    with torch_threads(num_threads):
-        dropouts = [m for m in binn.modules()  # _DropoutNd: the base class of every torch dropout layer
-                    if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
-        if not dropouts:
-            raise BinnInputError("this BINN has no dropout layer with p > 0; build its head with dropout, e.g. "
-                                 "MLPHead(n_inputs, n_outputs, dropout=0.1), and train it so")
-        if int(n_samples) < 2:
-            raise BinnInputError(f"n_samples must be >= 2; got {n_samples}")
-        modes = [(m, m.training) for m in binn.modules()]
-        try:
-            binn.eval()
-            for m in dropouts:
-                m.train()
-            with seeded(int(seed)):
-                draws = [_sample(binn, dataset) for _ in range(int(n_samples))]
-        finally:
-            for m, mode in modes:
-                m.training = mode
-        return _stack("mc_dropout", binn, dataset, draws)
+    dropouts = [m for m in binn.modules()  # _DropoutNd: the base class of every torch dropout layer
+                if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
+    if not dropouts:
+        raise BinnInputError("this BINN has no dropout layer with p > 0; build its head with dropout, e.g. "
+                             "MLPHead(n_inputs, n_outputs, dropout=0.1), and train it so")
+    if int(n_samples) < 2:
+        raise BinnInputError(f"n_samples must be >= 2; got {n_samples}")
+    modes = [(m, m.training) for m in binn.modules()]
+    try:
+        binn.eval()
+        for m in dropouts:
+            m.train()
+        with seeded(int(seed)):
+            draws = [_sample(binn, dataset) for _ in range(int(n_samples))]
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    return _stack("mc_dropout", binn, dataset, draws)
 
 
 def noise_sd(samples: Samples, observed: Tensor) -> float:
