@@ -117,6 +117,7 @@ def time_training_step(steps: int = 5, threads: int | None = None) -> float:
     ``threads``: run with ``torch.set_num_threads(threads)`` (restored afterwards); None keeps
     torch's setting.
     """
+    from .adamw import AdamW
     from .binn import BINN
     from .clm5 import CLM5, MOST_INFLUENTIAL
     from .data import load_example
@@ -134,12 +135,12 @@ def time_training_step(steps: int = 5, threads: int | None = None) -> float:
     targets = data.targets[sites].float()
     binn.float().train()
     loss = MaskedLoss("log", targets)
-    optimiser = torch.optim.AdamW(binn.head.parameters(), lr=3e-3)
+    optimiser = AdamW([{"params": binn.head.parameters()}], lr=3e-3)  # as fit's
     seconds = []
     with torch_threads(threads):
         for _ in range(steps + 1):
             start = time.perf_counter()
-            optimiser.zero_grad()
+            binn.head.zero_grad()
             loss(binn.predict(x, forcing, coords), targets).backward()
             optimiser.step()
             seconds.append(time.perf_counter() - start)

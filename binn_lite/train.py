@@ -81,6 +81,7 @@ import torch
 from torch import Tensor
 
 from . import resume
+from .adamw import AdamW
 from .binn import BINN
 from .dataset import positions
 from .distributed import DataParallel
@@ -425,7 +426,7 @@ class _Trainer:
 
         return sites(self.train_idx), sites(self.val_idx)
 
-    def make_optimiser(self) -> tuple[list[Tensor], torch.optim.Optimizer]:
+    def make_optimiser(self) -> tuple[list[Tensor], AdamW | torch.optim.LBFGS | LevenbergMarquardt]:
         """(trainable tensors, optimiser): weight decay on the head only, ``global_lr`` for globals."""
         binn, s = self.binn, self.settings
         network = [p for p in (*binn.head.parameters(), *binn.process_model.parameters()) if p.requires_grad]
@@ -439,8 +440,7 @@ class _Trainer:
         if s.optimizer == "lm":
             self.check_lm()
             return trainable, LevenbergMarquardt([p for _, p in binn.head.second_order_parameters()])
-        # foreach: each operation of an update is one call for all tensors (the same numbers, fewer calls)
-        return trainable, torch.optim.AdamW(groups, lr=self.lr, foreach=True)
+        return trainable, AdamW(groups, lr=self.lr)  # torch's AdamW update (binn_lite.adamw says why not its class)
 
     def check_lm(self) -> None:
         """What ``optimizer="lm"`` needs (:mod:`binn_lite.levenberg_marquardt`), or a clear error."""
