@@ -111,8 +111,9 @@ def model_call_seconds(data, batch: int, repeats: int = 5) -> float:
 
 def warm_up() -> None:
     """Pay the one-time costs of a fresh Python process before any clock starts: importing pykan
-    (with sympy, ~3 s) and torch's optimiser machinery (its first optimiser imports torch._dynamo,
-    ~1 s). Neither is training, and the MCMC's plain torch code has nothing like them."""
+    (with sympy, ~3 s) and torch's optimiser machinery (the first ``torch.optim`` optimiser, here the
+    KAN recipe's L-BFGS, imports torch._dynamo, ~1 s). Neither is training, and the MCMC's plain
+    torch code has nothing like them."""
     make_head("kan", 2, 1)
     torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
 
