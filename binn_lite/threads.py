@@ -24,28 +24,37 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import numbers
 from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 
 from .errors import BinnInputError
 
-__all__ = ["DEFAULT_THREADS", "torch_threads", "with_num_threads"]
+__all__ = ["DEFAULT_THREADS", "checked_num_threads", "torch_threads", "with_num_threads"]
 
 #: torch CPU threads of binn_lite's heavy functions (see the table above)
 DEFAULT_THREADS = 1
 
 
+def checked_num_threads(n: Any) -> int | None:
+    """``n`` as an ``int`` (a numpy integer too), or None; a clear error for anything else (2.5, True, 0)."""
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise BinnInputError(f"num_threads must be a whole number >= 1 or None, got {n!r}")
+    return int(n)
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run a block with ``torch.set_num_threads(n)`` (nothing if ``n`` is None), then restore."""
+    n = checked_num_threads(n)
     if n is None:
         yield
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise BinnInputError(f"num_threads must be a whole number >= 1 or None, got {n!r}")
     previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
+    torch.set_num_threads(n)
     try:
         yield
     finally:

@@ -90,7 +90,7 @@ from .errors import BinnInputError, TrainingDiverged
 from .heads.base import Head
 from .levenberg_marquardt import MAX_WEIGHTS, LevenbergMarquardt, gauss_newton_curvature
 from .losses import LOSSES, MaskedLoss
-from .threads import DEFAULT_THREADS, torch_threads
+from .threads import DEFAULT_THREADS, checked_num_threads, torch_threads
 from .metrics import nse as nse_metric
 
 __all__ = ["fit", "FitSettings", "FitResult", "MONITORS", "OPTIMIZERS"]
@@ -194,10 +194,7 @@ class FitSettings:
         for name, value in zip(("lr", "global_lr"), self.learning_rates()):
             if not value > 0:
                 raise BinnInputError(f"{name} must be > 0, got {value}")
-        if self.num_threads is not None:
-            if int(self.num_threads) < 1:
-                raise BinnInputError(f"num_threads must be >= 1 or None, got {self.num_threads}")
-            object.__setattr__(self, "num_threads", int(self.num_threads))
+        object.__setattr__(self, "num_threads", checked_num_threads(self.num_threads))
         object.__setattr__(self, "device", torch.device(self.device))
         object.__setattr__(self, "restore_best", bool(self.restore_best))
         if self.checkpoint is not None:

@@ -204,8 +204,10 @@ def test_fit_settings_defaults_checks_and_replace():
         settings.replace(learning_rate=1e-3)
     with pytest.raises(ValueError, match="lr must be > 0"):
         FitSettings(lr=0.0)
-    with pytest.raises(ValueError, match="num_threads must be >= 1"):
-        FitSettings(num_threads=0)
+    for bad in (0, 2.5, True):  # the same rule as binn_lite.threads.torch_threads: nothing truncated
+        with pytest.raises(ValueError, match=rf"num_threads must be a whole number >= 1 or None, got {bad!r}$"):
+            FitSettings(num_threads=bad)
+    assert FitSettings(num_threads=np.int64(2)).num_threads == 2 and FitSettings(num_threads=None).num_threads is None
 
 
 def test_nonfinite_message_lists_the_process_models_hints(data):
