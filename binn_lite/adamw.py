@@ -1,8 +1,8 @@
 """AdamW for :func:`~binn_lite.train.fit`: torch's own update, without torch's optimiser base class.
 
-The update is torch's, unchanged: every step calls ``torch.optim.adamw.adamw``, the function that
-``torch.optim.AdamW(foreach=True).step`` calls (Loshchilov & Hutter 2019: Adam's moments, weight
-decay applied to the weights directly). The weights after any number of steps are the same, bit
+The update is torch's, unchanged: every step calls torch's functional AdamW,
+``torch.optim.adamw.adamw`` (Loshchilov & Hutter 2019: Adam's moments, weight decay applied to the
+weights directly), the same computation as ``torch.optim.AdamW(foreach=True).step``. The weights after any number of steps are the same, bit
 for bit, as with ``torch.optim.AdamW(groups, lr=lr, foreach=True)``; ``tests/test_adamw.py``
 checks it. :meth:`AdamW.state_dict` has the layout of torch's, so either loads the other's.
 
@@ -27,6 +27,11 @@ from .errors import BinnInputError
 
 __all__ = ["AdamW"]
 
+#: the settings of a group of ``torch.optim.AdamW`` that this class has fixed, saved with each group
+#: so that torch, loading the state, steps the same way
+TORCH_FLAGS = {"amsgrad": False, "maximize": False, "foreach": True, "capturable": False, "differentiable": False,
+               "fused": None, "decoupled_weight_decay": True}
+
 
 class AdamW:
     """AdamW over groups of tensors, each group with its own ``lr`` and ``weight_decay``.
@@ -35,7 +40,7 @@ class AdamW:
     ----------
     groups : dicts with ``"params"`` (tensors) and optionally ``"lr"``, ``"weight_decay"``,
         ``"betas"``, ``"eps"`` that override the defaults below for that group (torch's layout).
-    lr : learning rate. weight_decay : decoupled weight decay per step, as a share of ``lr``.
+    lr : learning rate. weight_decay : each step shrinks the weights by the factor ``1 - lr * weight_decay``.
     betas : decay rates of the first and second moment. eps : added to the root of the second moment.
     """
 
@@ -43,6 +48,9 @@ class AdamW:
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
         self.param_groups = [{**defaults, **group, "params": list(group["params"])} for group in groups]
+        every = [p for group in self.param_groups for p in group["params"]]
+        if len({id(p) for p in every}) != len(every):
+            raise BinnInputError("a tensor appears more than once in the optimiser's groups; it would be stepped twice")
         self.state: dict[Tensor, dict[str, Tensor]] = {}  # per tensor: step, exp_avg, exp_avg_sq
 
     def _moments(self, p: Tensor) -> dict[str, Tensor]:
@@ -73,7 +81,7 @@ class AdamW:
         numbered across the groups in order, as in ``torch.optim.Optimizer.state_dict``."""
         index = {p: i for i, p in enumerate(p for group in self.param_groups for p in group["params"])}
         return {"state": {index[p]: dict(moments) for p, moments in self.state.items()},
-                "param_groups": [{**group, "params": [index[p] for p in group["params"]]}
+                "param_groups": [{**group, **TORCH_FLAGS, "params": [index[p] for p in group["params"]]}
                                  for group in self.param_groups]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -51,7 +51,16 @@ def warm_up() -> float:
     imports torch._dynamo, ~1 s; the KAN recipe's L-BFGS refits use one) before the training clock
     starts; returns the seconds it took. binn_lite's own AdamW (:mod:`binn_lite.adamw`) has no such cost."""
     start = time.perf_counter()
-    torch.optim.LBFGS([torch.nn.Parameter(torch.zeros(1))])
+    weight = torch.nn.Parameter(torch.ones(1))
+    optimiser = torch.optim.LBFGS([weight], max_iter=1)
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = weight.square().sum()
+        value.backward()
+        return value
+
+    optimiser.step(loss)
     return time.perf_counter() - start
 
 

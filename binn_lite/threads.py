@@ -38,10 +38,12 @@ DEFAULT_THREADS = 1
 
 
 def checked_num_threads(n: Any) -> int | None:
-    """``n`` as an ``int`` (a numpy integer too), or None; a clear error for anything else (2.5, True, 0)."""
+    """``n`` as an ``int`` (from a numpy integer or a whole float such as 2.0 too), or None; a clear
+    error for anything else (2.5, "2", True, 0)."""
     if n is None:
         return None
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+    whole = isinstance(n, numbers.Integral) or (isinstance(n, numbers.Real) and float(n).is_integer())
+    if isinstance(n, bool) or not whole or n < 1:
         raise BinnInputError(f"num_threads must be a whole number >= 1 or None, got {n!r}")
     return int(n)
 

@@ -2,6 +2,7 @@
 state saves and loads (also torch's); and fit trains without importing torch._dynamo."""
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import textwrap
@@ -44,6 +45,15 @@ def test_same_steps_as_torch_bit_for_bit(dtype):
     assert not torch.equal(ours[0], tensors(dtype)[0])  # and they did move
 
 
+def test_step_counter_dtype_follows_the_default_dtype_as_torchs(float64_by_default):
+    ours, theirs = tensors(torch.float64), tensors(torch.float64)
+    own, torch_optimiser = AdamW(groups(ours), lr=3e-3), torch.optim.AdamW(groups(theirs), lr=3e-3, foreach=True)
+    take_steps(own, ours, range(2))
+    take_steps(torch_optimiser, theirs, range(2))
+    assert own.state_dict()["state"][0]["step"].dtype == torch_optimiser.state_dict()["state"][0]["step"].dtype
+    assert own.state_dict()["state"][0]["step"].dtype == torch.float64
+
+
 def test_state_dict_resumes_exactly():
     straight, resumed = tensors(torch.float64), tensors(torch.float64)
     take_steps(AdamW(groups(straight), lr=1e-2), straight, range(20))
@@ -74,9 +84,21 @@ def test_loads_torchs_state_and_torch_loads_ours():
     for a, b in zip(ours, theirs):
         assert torch.equal(a, b)
 
+    # and back: torch continues from ours as we do (a deep copy, as a checkpoint file would give:
+    # torch's load_state_dict keeps tensors that already have the right dtype and device)
     again = torch.optim.AdamW(groups(theirs), lr=3e-3, foreach=True)
-    again.load_state_dict(own.state_dict())
-    assert float(again.state_dict()["state"][0]["step"]) == 15
+    again.load_state_dict(copy.deepcopy(own.state_dict()))
+    assert again.param_groups[0]["foreach"] is True and float(again.state_dict()["state"][0]["step"]) == 15
+    take_steps(again, theirs, range(15, 22))
+    take_steps(own, ours, range(15, 22))
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)
+
+
+def test_a_tensor_in_two_groups_is_refused():
+    params = tensors(torch.float32)
+    with pytest.raises(BinnInputError, match="more than once"):
+        AdamW([{"params": params[:2]}, {"params": params[1:]}], lr=3e-3)
 
 
 def test_wrong_state_is_refused():

@@ -80,12 +80,13 @@ def test_the_setting_comes_back_after_an_error(two_threads):
             raise ValueError("boom")
 
 
-def test_a_numpy_integer_is_a_thread_count(two_threads):
-    with torch_threads(np.int64(1)):
+@pytest.mark.parametrize("whole", [np.int64(1), 1.0])
+def test_a_numpy_integer_or_whole_float_is_a_thread_count(two_threads, whole):
+    with torch_threads(whole):
         assert torch.get_num_threads() == 1
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, float("nan"), float("inf"), "2", True])
 def test_a_bad_thread_count_is_named(bad):
     with pytest.raises(ValueError, match="num_threads must be a whole number >= 1 or None"):
         with torch_threads(bad):

@@ -207,7 +207,9 @@ def test_fit_settings_defaults_checks_and_replace():
     for bad in (0, 2.5, True):  # the same rule as binn_lite.threads.torch_threads: nothing truncated
         with pytest.raises(ValueError, match=rf"num_threads must be a whole number >= 1 or None, got {bad!r}$"):
             FitSettings(num_threads=bad)
-    assert FitSettings(num_threads=np.int64(2)).num_threads == 2 and FitSettings(num_threads=None).num_threads is None
+    for whole in (np.int64(2), 2.0):
+        assert FitSettings(num_threads=whole).num_threads == 2 and type(FitSettings(num_threads=whole).num_threads) is int
+    assert FitSettings(num_threads=None).num_threads is None
 
 
 def test_nonfinite_message_lists_the_process_models_hints(data):
