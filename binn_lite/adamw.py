@@ -2,9 +2,10 @@
 
 The update is torch's, unchanged: every step calls torch's functional AdamW,
 ``torch.optim.adamw.adamw`` (Loshchilov & Hutter 2019: Adam's moments, weight decay applied to the
-weights directly), the same computation as ``torch.optim.AdamW(foreach=True).step``. The weights after any number of steps are the same, bit
-for bit, as with ``torch.optim.AdamW(groups, lr=lr, foreach=True)``; ``tests/test_adamw.py``
-checks it. :meth:`AdamW.state_dict` has the layout of torch's, so either loads the other's.
+weights directly), the same computation as ``torch.optim.AdamW(foreach=True).step``. The weights
+after any number of steps are the same, bit for bit, as with ``torch.optim.AdamW(groups, lr=lr,
+foreach=True)``; ``tests/test_adamw.py`` checks it. :meth:`AdamW.state_dict` has the layout of
+torch's, so either loads the other's.
 
 Why not ``torch.optim.AdamW`` itself: the constructor of ``torch.optim.Optimizer`` imports
 ``torch._dynamo``, the machinery of ``torch.compile`` (its methods are wrapped to keep the compiler

@@ -31,8 +31,8 @@ penalties, pruning, a short L-BFGS screening refit, pruning again, then Levenber
 
 Everything else
 ---------------
-* Optimiser: AdamW (Loshchilov & Hutter 2019); weight decay on the head only, never on global
-  parameters (decay would pull them to the middle of their range).
+* Optimiser: AdamW (Loshchilov & Hutter 2019; torch's update, :mod:`binn_lite.adamw`); weight decay
+  on the head only, never on global parameters (decay would pull them to the middle of their range).
 * Head penalties (``head.penalty()``, KAN sparsity and smoothness, hard-sigmoid bounds) are added
   with weight ``penalty_weight``.
 * Validation: if ``val_idx`` is not given, a random 10 % (at least one site) of the training
