@@ -63,7 +63,7 @@ from binn_lite.data import load_example
 from binn_lite.mcmc import per_site_mcmc, split_rhat
 from binn_lite.metrics import recovery_table
 from binn_lite.heads.sciren import fit_and_prune, make_head
-from binn_lite.quickstart import SETTINGS
+from binn_lite.quickstart import SETTINGS, warm_up as warm_up_optimiser
 from binn_lite.train import fit
 
 #: BINN training settings: the quickstart's (MLP without its time cap); the loss is fit's default,
@@ -115,7 +115,7 @@ def warm_up() -> None:
     KAN recipe's L-BFGS, imports torch._dynamo, ~1 s). Neither is training, and the MCMC's plain
     torch code has nothing like them."""
     make_head("kan", 2, 1)
-    torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
+    warm_up_optimiser()
 
 
 def train_binn(kind: str, data, train_idx: np.ndarray, sites, test_idx: np.ndarray, seed: int,

@@ -150,7 +150,7 @@ class ParameterTable:
         unit value is not finite or lies outside [0, 1]: extrapolating past a range is never silent.
         """
         low, high = self._bounds_like(unit)
-        self._check_within(unit.detach(), "unit value")
+        self._check_within(unit.detach(), unit=True)
         return low + unit * (high - low)
 
     def to_unit(self, physical: torch.Tensor) -> torch.Tensor:
@@ -167,7 +167,7 @@ class ParameterTable:
         self._bounds_like(physical)  # a wrong width is refused before the range check below
         values = physical.detach()
         try:
-            self._check_within(values, "value")
+            self._check_within(values, unit=False)
         except BinnInputError as error:
             looks_unit = bool(((values >= 0) & (values <= 1)).all())
             if not looks_unit:
@@ -193,11 +193,11 @@ class ParameterTable:
             limits = self._limits[key] = (lowest, highest)
         return limits
 
-    def _check_within(self, values: torch.Tensor, what: str) -> None:
-        """The range check behind :meth:`to_physical` and :meth:`check_physical` (``what``: "value" or
-        "unit value"). The limits are finite: NaN fails both comparisons, +inf the upper, -inf the
-        lower."""
-        lowest, highest = self._limits_like(values, unit=what == "unit value")
+    def _check_within(self, values: torch.Tensor, unit: bool) -> None:
+        """The range check behind :meth:`to_physical` (``unit``: values in [0, 1]) and
+        :meth:`check_physical` (physical values). The limits are finite: NaN fails both comparisons,
+        +inf the upper, -inf the lower."""
+        lowest, highest = self._limits_like(values, unit)
         bad = ~((values >= lowest) & (values <= highest))
         if not bool(bad.any()):
             return
@@ -206,8 +206,8 @@ class ParameterTable:
         p = self._params[column]
         value = float(values.reshape(-1, len(self))[site, column])
         where = f"site {site}" if values.ndim > 1 else "the single set"
-        unit = "" if p.unit == "-" else f" {p.unit}"
-        span = "[0, 1]" if what == "unit value" else f"[{p.low:g}, {p.high:g}]{unit}"
+        what, span = ("unit value", "[0, 1]") if unit else (
+            "value", f"[{p.low:g}, {p.high:g}]" + ("" if p.unit == "-" else f" {p.unit}"))
         raise BinnInputError(f"{what} of {p.name!r} must be finite and in {span}; {where} has {value:g}")
 
     def defaults_like(self, batch: int, dtype: torch.dtype = torch.float64,
